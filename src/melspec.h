@@ -1,0 +1,84 @@
+/* melspec: log mel-band energies per 500 ms segment, streaming.
+ *
+ * Pipeline: input (any rate, mono float) -> resample to the model rate with
+ * libsoxr -> STFT (FFTW3 r2c, periodic Hann window of n_fft) -> power
+ * spectrum -> Slaney mel filterbank (librosa's htk=False, norm='slaney') ->
+ * per-segment mean of the mel power frames -> natural log with a floor:
+ *     frame[m] = ln(max(mean_j mel[j][m], log_floor)).
+ *
+ * Alignment is causal so the live path and the file path agree: STFT frame j
+ * covers model-rate samples [(j+1)*hop - n_fft, (j+1)*hop) (zeros before the
+ * stream starts); segment k is the mean of frames k*F .. k*F+F-1 where
+ * F = segment_samples / hop, i.e. the frames that end inside
+ * [k*0.5 s, (k+1)*0.5 s). Segment k is emitted as soon as its last sample
+ * (after resampling) has arrived.
+ *
+ * Output is bit-identical whatever block sizes the input is fed in: the
+ * resampler is always driven with fixed-size internal chunks. All memory is
+ * allocated in melspec_create; melspec_feed never allocates. */
+#ifndef VALAR_MELSPEC_H
+#define VALAR_MELSPEC_H
+
+#include <stddef.h>
+#include "weights.h"
+
+enum {
+    MELSPEC_OK = 0,
+    MELSPEC_ERR_NOMEM = -1,
+    MELSPEC_ERR_CONFIG = -2,   /* inconsistent numbers (see melspec_config_check) */
+    MELSPEC_ERR_RATE = -3,     /* input rate not usable */
+    MELSPEC_ERR_RESAMPLE = -4, /* libsoxr refused */
+};
+
+typedef struct {
+    int sample_rate; /* model rate, Hz */
+    int n_fft;       /* FFT size = window length, samples */
+    int hop;         /* STFT hop, samples; must divide segment_ms * sample_rate / 1000 */
+    int n_mels;      /* mel bands */
+    float fmin;      /* lowest mel edge, Hz */
+    float fmax;      /* highest mel edge, Hz (<= sample_rate / 2) */
+    int segment_ms;  /* segment length, ms (500) */
+    float log_floor; /* floor applied before ln() */
+} melspec_config;
+
+/* valar's defaults: 22050 Hz, n_fft 1024, hop 441 (20 ms, 25 frames per
+ * segment), 64 mels from 0 to 11025 Hz, 500 ms, floor 1e-10. */
+void melspec_config_default(melspec_config *c);
+/* 0 if the numbers make sense, else MELSPEC_ERR_CONFIG and a message. */
+int melspec_config_check(const melspec_config *c, char *msg, size_t msglen);
+/* Read the feature config from a weight file's metadata (keys sample_rate,
+ * n_fft, hop_length, n_mels, fmin, fmax, segment_ms, log_floor). Returns a
+ * WEIGHTS_ERR_* code and a message naming the key when one is missing or bad. */
+int melspec_config_read(melspec_config *c, const weights *w, char *msg, size_t msglen);
+/* Store the feature config in a weights object's metadata. */
+int melspec_config_write(const melspec_config *c, weights *w);
+/* Samples per segment at the model rate. */
+int melspec_segment_samples(const melspec_config *c);
+
+typedef struct melspec melspec;
+
+const char *melspec_strerror(int err);
+
+/* input_rate: rate of the samples that will be fed (resampled when it differs
+ * from c->sample_rate). */
+int melspec_create(const melspec_config *c, double input_rate, melspec **out);
+void melspec_destroy(melspec *m);
+/* Back to the start of a stream (zeros before it, empty resampler). */
+void melspec_reset(melspec *m);
+
+/* Feed mono samples at the input rate. Consumes input until a segment
+ * completes or the input is used up, and returns the number of samples
+ * consumed; *ready is set to 1 when a new segment is available from
+ * melspec_frame (call again with the rest of the input). */
+size_t melspec_feed(melspec *m, const float *in, size_t n, int *ready);
+/* End of stream: push what the resampler holds through. Afterwards call
+ * melspec_feed(m, NULL, 0, &ready) until ready stays 0 to collect the
+ * segments that completed; a final partial segment is dropped. */
+void melspec_finish(melspec *m);
+/* The n_mels log energies of the last completed segment. */
+const float *melspec_frame(const melspec *m);
+/* Index of that segment (0 for the first), i.e. it starts at index * 0.5 s. */
+long melspec_frame_index(const melspec *m);
+int melspec_n_mels(const melspec *m);
+
+#endif

@@ -1,0 +1,19 @@
+/* offline: whole-file analysis behind `valar analyze`.
+ *
+ * Offline (bidirectional) models: all segments' features first, then
+ * crnn_run_sequence over windows of the model's seq_len frames (metadata
+ * seq_len; 0 or absent = the whole file at once). Streaming models: the file
+ * is pushed through an analyzer exactly as the live client does, so the
+ * results equal `valar listen` on the same audio. */
+#ifndef VALAR_OFFLINE_H
+#define VALAR_OFFLINE_H
+
+#include <stddef.h>
+#include "analyzer.h"
+#include "weights.h"
+
+/* *res is malloc'd (free it); *n results, one per complete 500 ms segment. */
+int offline_analyze_file(const char *path, const weights *w, analyzer_result **res, size_t *n,
+                         char *msg, size_t msglen);
+
+#endif
