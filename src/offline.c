@@ -1,2 +1,177 @@
-/* placeholder until the module lands */
 #include "offline.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audiofile.h"
+#include "crnn.h"
+#include "melspec.h"
+
+#define BLOCK 4096 /* frames read from the file at a time */
+
+typedef struct {
+    analyzer_result *r;
+    size_t n, cap;
+    int oom;
+} results;
+
+static void results_add(void *user, const analyzer_result *r)
+{
+    results *rs = user;
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 256;
+        analyzer_result *p = realloc(rs->r, cap * sizeof *p);
+        if (!p) {
+            rs->oom = 1;
+            return;
+        }
+        rs->r = p;
+        rs->cap = cap;
+    }
+    rs->r[rs->n++] = *r;
+}
+
+static int run_streaming(audiofile *af, const weights *w, float *buf, results *rs, char *msg,
+                         size_t msglen)
+{
+    analyzer *a;
+    int err = analyzer_create(w, audiofile_rate(af), &a, msg, msglen);
+    if (err)
+        return err;
+    long got;
+    while ((got = audiofile_read_mono(af, buf, BLOCK)) > 0)
+        analyzer_push(a, buf, (size_t)got, results_add, rs);
+    if (got == 0)
+        analyzer_finish(a, results_add, rs);
+    analyzer_destroy(a);
+    return got < 0 ? (int)got : 0;
+}
+
+/* Collect all segments' log-mel frames of the file (T x M, malloc'd). */
+static int all_frames(audiofile *af, const melspec_config *cfg, float *buf, float **out, int *T,
+                      char *msg, size_t msglen)
+{
+    melspec *m;
+    int err = melspec_create(cfg, audiofile_rate(af), &m);
+    if (err) {
+        snprintf(msg, msglen, "%s", melspec_strerror(err));
+        return err;
+    }
+    const size_t M = (size_t)cfg->n_mels;
+    float *frames = NULL;
+    size_t n = 0, cap = 0;
+    long got = 0;
+    int done = 0;
+    while (!done) {
+        got = audiofile_read_mono(af, buf, BLOCK);
+        if (got < 0)
+            break;
+        if (got == 0) {
+            melspec_finish(m);
+            done = 1;
+        }
+        size_t pos = 0;
+        int ready;
+        do {
+            pos += melspec_feed(m, buf + pos, (size_t)got - pos, &ready);
+            if (!ready)
+                break;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                float *p = realloc(frames, cap * M * sizeof *p);
+                if (!p) {
+                    got = AUDIOFILE_ERR_NOMEM;
+                    done = 1;
+                    break;
+                }
+                frames = p;
+            }
+            memcpy(frames + n * M, melspec_frame(m), M * sizeof *frames);
+            n++;
+        } while (1);
+    }
+    melspec_destroy(m);
+    if (got < 0) {
+        free(frames);
+        snprintf(msg, msglen, "%s", got == AUDIOFILE_ERR_NOMEM ? "out of memory" : "read error");
+        return (int)got;
+    }
+    *out = frames;
+    *T = (int)n;
+    return 0;
+}
+
+static int run_offline(audiofile *af, const weights *w, float *buf, results *rs, char *msg,
+                       size_t msglen)
+{
+    melspec_config cfg;
+    int err = melspec_config_read(&cfg, w, msg, msglen);
+    if (err)
+        return err;
+    crnn *net;
+    err = crnn_create(w, &net, msg, msglen);
+    if (err)
+        return err;
+    float *frames = NULL;
+    int T = 0;
+    err = all_frames(af, &cfg, buf, &frames, &T, msg, msglen);
+    const char *sl = weights_meta(w, "seq_len");
+    int win = sl ? atoi(sl) : 0;
+    if (win <= 0)
+        win = T;
+    float *out = T > 0 ? malloc(sizeof(float) * 2 * (size_t)T) : NULL;
+    if (!err && T > 0 && !out)
+        err = AUDIOFILE_ERR_NOMEM;
+    /* Non-overlapping windows of the length the model was trained on. */
+    for (int t = 0; !err && t < T; t += win) {
+        int len = T - t < win ? T - t : win;
+        err = crnn_run_sequence(net, frames + (size_t)t * cfg.n_mels, len, out + 2 * (size_t)t);
+        if (err)
+            snprintf(msg, msglen, "%s", crnn_strerror(err));
+    }
+    for (int t = 0; !err && t < T; t++) {
+        analyzer_result r = {t * cfg.segment_ms / 1000.0, out[2 * t], out[2 * t + 1]};
+        results_add(rs, &r);
+    }
+    free(out);
+    free(frames);
+    crnn_destroy(net);
+    return err;
+}
+
+int offline_analyze_file(const char *path, const weights *w, analyzer_result **res, size_t *n,
+                         char *msg, size_t msglen)
+{
+    *res = NULL;
+    *n = 0;
+    audiofile *af;
+    int err = audiofile_open(path, &af, msg, msglen);
+    if (err)
+        return err;
+    float *buf = malloc(sizeof(float) * BLOCK);
+    results rs = {0};
+    char inner[512] = "";
+    const char *kind = weights_meta(w, "kind");
+    if (!buf)
+        err = AUDIOFILE_ERR_NOMEM;
+    else if (kind && strcmp(kind, "streaming") == 0)
+        err = run_streaming(af, w, buf, &rs, inner, sizeof inner);
+    else
+        err = run_offline(af, w, buf, &rs, inner, sizeof inner);
+    if (!err && rs.oom)
+        err = AUDIOFILE_ERR_NOMEM;
+    if (err) {
+        snprintf(msg, msglen, "%s: %s", path,
+                 *inner                       ? inner
+                 : err == AUDIOFILE_ERR_NOMEM ? "out of memory"
+                                              : "read error");
+        free(rs.r);
+    } else {
+        *res = rs.r;
+        *n = rs.n;
+    }
+    free(buf);
+    audiofile_close(af);
+    return err;
+}

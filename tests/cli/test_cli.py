@@ -1,0 +1,168 @@
+"""End-to-end tests of `valar analyze` and `valar info` on generated audio.
+
+Usage: test_cli.py VALAR_EXE SRC_DIR WORK_DIR
+Generates its own audio with numpy (+ lame for MP3), runs the real binary and
+checks rows, timing, ranges, formats, atomic output and every malformed-model
+case of tests/weights/malformed.py.
+"""
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import wave
+
+import numpy as np
+
+VALAR, SRC, WORK = sys.argv[1:4]
+sys.path.insert(0, os.path.join(SRC, "tests", "weights"))
+sys.path.insert(0, os.path.join(SRC, "tests", "common"))
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def run(*args, **kw):
+    return subprocess.run([VALAR, *args], capture_output=True, text=True, timeout=120, **kw)
+
+
+def write_wav(path, x, rate):
+    """x: (frames, channels) float in [-1, 1] -> 16-bit PCM WAV."""
+    x = np.atleast_2d(x.T).T
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
+    with wave.open(path, "wb") as w:
+        w.setnchannels(x.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+
+
+def music(seconds, rate, channels, seed=1):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    env = 0.5 + 0.5 * np.sin(2 * math.pi * 0.25 * t)  # slow loudness swell
+    tone = sum(np.sin(2 * math.pi * f * t) for f in (220.0, 277.2, 329.6)) / 3
+    x = 0.4 * env * tone + 0.05 * env * rng.standard_normal(t.size)
+    return np.stack([x * (1 - 0.2 * c) for c in range(channels)], axis=1)
+
+
+def parse_csv(text):
+    rows = list(csv.reader(io.StringIO(text)))
+    return rows[0], [[float(v) for v in r] for r in rows[1:]]
+
+
+os.makedirs(WORK, exist_ok=True)
+
+# 1. Mono 16 kHz WAV, 7.3 s -> 14 rows of 500 ms.
+mono = os.path.join(WORK, "mono16k.wav")
+write_wav(mono, music(7.3, 16000, 1), 16000)
+r = run("analyze", "-q", mono)
+check(r.returncode == 0, f"analyze mono 16 kHz WAV exits 0 ({r.stderr.strip()})")
+head, rows = parse_csv(r.stdout)
+check(head == ["time_s", "arousal", "valence"], "CSV header time_s,arousal,valence")
+check(len(rows) == 14, f"7.3 s gives 14 rows (got {len(rows)})")
+check([row[0] for row in rows] == [0.5 * k for k in range(len(rows))], "time_s steps by 0.5 from 0")
+vals = np.array([row[1:] for row in rows])
+check(np.all(np.isfinite(vals)) and np.all(np.abs(vals) <= 1), "values finite and in [-1, 1]")
+check(np.ptp(vals[:, 0]) > 0 or np.ptp(vals[:, 1]) > 0, "predictions vary over time")
+
+# 2. Stereo 48 kHz MP3 (lame), 6 s -> 12 rows (MP3 decoders may pad the end:
+#    allow one extra segment).
+stereo = os.path.join(WORK, "stereo48k.wav")
+mp3 = os.path.join(WORK, "stereo48k.mp3")
+write_wav(stereo, music(6.0, 48000, 2, seed=2), 48000)
+subprocess.run(["lame", "--quiet", "-b", "192", stereo, mp3], check=True, timeout=60)
+r = run("analyze", "-q", mp3)
+check(r.returncode == 0, f"analyze stereo 48 kHz MP3 exits 0 ({r.stderr.strip()})")
+_, rows_mp3 = parse_csv(r.stdout)
+check(len(rows_mp3) in (12, 13), f"6 s MP3 gives 12 rows (got {len(rows_mp3)})")
+r = run("analyze", "-q", stereo)
+_, rows_wav = parse_csv(r.stdout)
+check(len(rows_wav) == 12, f"6 s stereo WAV gives 12 rows (got {len(rows_wav)})")
+d = np.abs(np.array(rows_mp3)[:12, 1:] - np.array(rows_wav)[:, 1:]).max()
+check(d < 0.1, f"MP3 and WAV of the same audio agree (max diff {d:.4f})")
+
+# 3. Streaming model: same row count; JSON equals CSV.
+r = run("analyze", "-q", "--streaming", mono)
+check(r.returncode == 0, f"analyze --streaming exits 0 ({r.stderr.strip()})")
+_, rows_s = parse_csv(r.stdout)
+check(len(rows_s) == 14, f"--streaming gives 14 rows (got {len(rows_s)})")
+r = run("analyze", "-q", "--format", "json", mono)
+j = json.loads(r.stdout)
+fr = j["files"][0]["frames"]
+check(len(fr) == 14 and all(abs(f["arousal"] - row[1]) < 1e-6 and abs(f["valence"] - row[2]) < 1e-6
+                            for f, row in zip(fr, rows)), "JSON output equals CSV output")
+
+# 4. Several files: a file column; DEAM wide format.
+deam = os.path.join(WORK, "deam")
+shutil.rmtree(deam, ignore_errors=True)
+os.makedirs(deam)
+long_wav = os.path.join(WORK, "2001.wav")
+write_wav(long_wav, music(17.2, 22050, 1, seed=3), 22050)
+r = run("analyze", "-q", "--deam", deam, long_wav, mono)
+check(r.returncode == 0, "analyze two files with --deam exits 0")
+head, *body = list(csv.reader(io.StringIO(r.stdout)))
+check(head[0] == "file" and len(body) == 34 + 14, f"two files: file column, 48 rows (got {len(body)})")
+with open(os.path.join(deam, "arousal.csv")) as f:
+    arows = list(csv.reader(f))
+check(arows[0][:3] == ["song_id", "sample_15000ms", "sample_15500ms"] and len(arows[0]) == 5,
+      f"DEAM header from 15000 ms ({arows[0]})")
+check(arows[1][0] == "2001" and arows[2][0] == "mono16k" and arows[2][1:] == ["", "", ""],
+      "DEAM rows: song ids, blank cells for the short song")
+check(os.path.exists(os.path.join(deam, "valence.csv")), "DEAM valence.csv written")
+
+# 5. -o is atomic: a failed run leaves neither the output nor a temp file.
+out = os.path.join(WORK, "out", "result.csv")
+os.makedirs(os.path.dirname(out), exist_ok=True)
+r = run("analyze", "-q", "-o", out, mono)
+check(r.returncode == 0 and os.path.exists(out), "-o writes the file")
+os.remove(out)
+r = run("analyze", "-q", "-o", out, mono, os.path.join(WORK, "missing.wav"))
+check(r.returncode == 1 and "missing.wav" in r.stderr, f"missing input: exit 1 naming it ({r.stderr.strip()})")
+check(os.listdir(os.path.dirname(out)) == [], "failed run leaves no output or temp file")
+
+# 6. Not audio.
+junk = os.path.join(WORK, "junk.wav")
+with open(junk, "wb") as f:
+    f.write(b"this is not audio" * 10)
+r = run("analyze", "-q", junk)
+check(r.returncode == 1 and "junk.wav" in r.stderr, f"junk audio: exit 1 naming it ({r.stderr.strip()})")
+r = run("analyze")
+check(r.returncode == 2, "no file: usage error exit 2")
+
+# 7. Every malformed weight file: non-zero exit (not a crash) and a message
+#    naming the file and the problem.
+bad = os.path.join(WORK, "malformed")
+shutil.rmtree(bad, ignore_errors=True)
+os.makedirs(bad)
+subprocess.run([sys.executable, os.path.join(SRC, "tests", "weights", "malformed.py"), bad],
+               check=True, timeout=60)
+n = 0
+with open(os.path.join(bad, "cases.tsv")) as f:
+    for line in f:
+        if line.startswith("#") or not line.strip():
+            continue
+        name, code, needle = line.rstrip("\n").split("\t")[:3]
+        path = os.path.join(bad, name)
+        r = run("analyze", "-q", "--model", path, mono)
+        n += 1
+        check(r.returncode == 1 and name in r.stderr and needle in r.stderr,
+              f"malformed {name}: exit {r.returncode}, {r.stderr.strip()!r} has {needle!r}")
+check(n >= 10, f"{n} malformed cases run")
+
+# 8. info on the default models.
+for kind in ("offline", "streaming"):
+    p = os.path.join(SRC, "models", f"placeholder-{kind}.safetensors")
+    r = run("info", p)
+    check(r.returncode == 0 and f"kind = {kind}" in r.stdout and "parameters:" in r.stdout,
+          f"valar info {kind}")
+
+print(f"{len(failures)} failures")
+sys.exit(1 if failures else 0)

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Install valar's build, run and test dependencies on Debian (bookworm or later).
+# Run as root (or through sudo).
+set -eu
+if [ "$(id -u)" -ne 0 ]; then
+    exec sudo "$0" "$@"
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    build-essential pkg-config meson ninja-build \
+    libfftw3-dev libsndfile1-dev libsoxr-dev libcjson-dev \
+    libjack-jackd2-dev portaudio19-dev liblo-dev lv2-dev liblilv-dev \
+    jackd2 liblo-tools lilv-utils jalv sordi \
+    python3 python3-numpy python3-scipy sox lame >/dev/null
+echo "valar: dependencies installed"
