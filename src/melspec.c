@@ -1,2 +1,686 @@
-/* placeholder until the module lands */
+/* melspec: log mel-band energies per segment, streaming (contract in melspec.h).
+ *
+ * Model-rate samples go through push_model(): every hop samples one STFT
+ * frame of the last n_fft samples is windowed, transformed (FFTW r2c),
+ * turned into power and summed into the mel bands; after F frames the
+ * segment mean is logged into m->frame.
+ *
+ * When the input rate differs from the model rate, input is gathered into
+ * fixed CHUNK-sample blocks and only whole blocks are given to libsoxr, so
+ * the sequence of soxr calls (and hence its output) depends on the stream
+ * alone, never on how the caller cut it into blocks. soxr's output waits in
+ * m->res until push_model has taken it; new input is taken only once m->res
+ * is empty. */
 #include "melspec.h"
+
+#include <errno.h>
+#include <fftw3.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <soxr.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Input samples per soxr call. */
+#define CHUNK 256
+
+/* Zeros fed to a fresh resampler (at least this many seconds of input),
+ * so that soxr has grown all its internal buffers before the first
+ * melspec_feed: it allocates during its first few hundred calls (measured:
+ * up to 0.6 s of input at 192 kHz), and feed must not. */
+#define WARM_SECONDS 2.0
+
+/* Accepted input rates. */
+#define MIN_INPUT_RATE 1000.0
+#define MAX_INPUT_RATE 1000000.0
+
+/* FFTW's planner is not thread-safe; create/destroy may run on several
+ * threads (trainer workers, plugin worker). fftwf_execute is. soxr's
+ * set-up (create, clear) is serialised too, as a precaution. */
+static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
+
+enum { FIN_NONE, FIN_LAST_CHUNK, FIN_FLUSH, FIN_DONE };
+
+struct melspec {
+    melspec_config cfg;
+    int n_fft, hop, n_bins, n_mels, frames_per_seg;
+
+    float *window;          /* periodic Hann, n_fft */
+    float *hist;            /* last n_fft model-rate samples; the newest hop is being filled */
+    int fill;               /* samples of the current hop received */
+    float *fft_in;          /* n_fft, FFTW-aligned */
+    fftwf_complex *fft_out; /* n_bins */
+    fftwf_plan plan;
+
+    /* Sparse filterbank: band b has weights wt[band_off[b] .. +band_len[b]]
+     * for bins band_start[b] ... */
+    int *band_start, *band_len, *band_off;
+    float *wt;
+
+    double *acc;       /* per-band sum of mel power over this segment's frames */
+    int frames_in_seg; /* frames summed into acc */
+    float *frame;      /* last completed segment's log energies */
+    long index;        /* its index, -1 before the first */
+
+    /* Resampling (soxr == NULL when the input is at the model rate). */
+    double input_rate;
+    soxr_t soxr;
+    float *chunk; /* CHUNK input samples being gathered */
+    size_t chunk_n;
+    float *res; /* soxr output not yet pushed */
+    size_t res_n, res_pos, res_cap;
+    size_t warm_chunks; /* zero chunks fed at reset (see prime_resampler) */
+    size_t warm_skip;   /* output samples they stand for */
+    size_t skip;        /* output samples still to drop */
+    int finishing;      /* FIN_* */
+};
+
+const char *melspec_strerror(int err)
+{
+    switch (err) {
+    case MELSPEC_OK:
+        return "no error";
+    case MELSPEC_ERR_NOMEM:
+        return "out of memory";
+    case MELSPEC_ERR_CONFIG:
+        return "inconsistent feature configuration";
+    case MELSPEC_ERR_RATE:
+        return "input sample rate not usable";
+    case MELSPEC_ERR_RESAMPLE:
+        return "resampler (libsoxr) refused the rates";
+    default:
+        return "unknown melspec error";
+    }
+}
+
+void melspec_config_default(melspec_config *c)
+{
+    c->sample_rate = 22050;
+    c->n_fft = 1024;
+    c->hop = 441;
+    c->n_mels = 64;
+    c->fmin = 0.0f;
+    c->fmax = 11025.0f;
+    c->segment_ms = 500;
+    c->log_floor = 1e-10f;
+}
+
+int melspec_segment_samples(const melspec_config *c)
+{
+    return (int)((long long)c->segment_ms * c->sample_rate / 1000);
+}
+
+/* ---- Slaney mel scale (librosa hz_to_mel / mel_to_hz, htk=False) ---- */
+
+#define MEL_F_SP (200.0 / 3.0)
+#define MEL_MIN_LOG_HZ 1000.0
+#define MEL_MIN_LOG_MEL (MEL_MIN_LOG_HZ / MEL_F_SP)
+#define MEL_LOGSTEP (0.06875177742094912) /* log(6.4) / 27 */
+
+static double hz_to_mel(double f)
+{
+    if (f >= MEL_MIN_LOG_HZ)
+        return MEL_MIN_LOG_MEL + log(f / MEL_MIN_LOG_HZ) / MEL_LOGSTEP;
+    return f / MEL_F_SP;
+}
+
+static double mel_to_hz(double m)
+{
+    if (m >= MEL_MIN_LOG_MEL)
+        return MEL_MIN_LOG_HZ * exp(MEL_LOGSTEP * (m - MEL_MIN_LOG_MEL));
+    return MEL_F_SP * m;
+}
+
+/* Edge i (0 .. n_mels+1) of the filterbank in Hz: librosa's
+ * mel_frequencies(n_mels + 2, fmin, fmax), i.e. linspace on the mel scale. */
+static double mel_edge(const melspec_config *c, int i)
+{
+    double lo = hz_to_mel(c->fmin), hi = hz_to_mel(c->fmax);
+    int n = c->n_mels + 2;
+    /* numpy's linspace: start + i * step, the last point exactly stop */
+    double m = i == n - 1 ? hi : lo + (double)i * ((hi - lo) / (double)(n - 1));
+    return mel_to_hz(m);
+}
+
+/* Weight of FFT bin k in band b given the band's three edges f0 < f1 < f2
+ * (librosa.filters.mel with norm='slaney'). */
+static double mel_weight(double f0, double f1, double f2, double fk)
+{
+    double lower = (fk - f0) / (f1 - f0);
+    double upper = (f2 - fk) / (f2 - f1);
+    double w = lower < upper ? lower : upper;
+    if (!(w > 0.0))
+        return 0.0;
+    return w * 2.0 / (f2 - f0);
+}
+
+static double bin_hz(const melspec_config *c, int k)
+{
+    return (double)k * c->sample_rate / c->n_fft;
+}
+
+/* ---- configuration ---- */
+
+int melspec_config_check(const melspec_config *c, char *msg, size_t msglen)
+{
+    char dummy[1];
+    if (!msg) {
+        msg = dummy;
+        msglen = sizeof dummy;
+    }
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        snprintf(msg, msglen, __VA_ARGS__);                                                        \
+        return MELSPEC_ERR_CONFIG;                                                                 \
+    } while (0)
+    if (!c)
+        BAD("feature config: missing");
+    if (c->sample_rate < 1000 || c->sample_rate > 384000)
+        BAD("feature config: sample_rate %d out of range (1000..384000)", c->sample_rate);
+    if (c->segment_ms < 1 || c->segment_ms > 60000)
+        BAD("feature config: segment_ms %d out of range (1..60000)", c->segment_ms);
+    if ((long long)c->segment_ms * c->sample_rate % 1000 != 0)
+        BAD("feature config: segment_ms %d is not a whole number of samples at %d Hz",
+            c->segment_ms, c->sample_rate);
+    int seg = melspec_segment_samples(c);
+    if (c->hop < 1 || seg % c->hop != 0)
+        BAD("feature config: hop_length %d does not divide the segment (%d samples)", c->hop, seg);
+    if (c->n_fft < c->hop || c->n_fft < 2 || c->n_fft > (1 << 20))
+        BAD("feature config: n_fft %d must be at least hop_length %d (and 2..%d)", c->n_fft, c->hop,
+            1 << 20);
+    if (!isfinite(c->fmin) || !isfinite(c->fmax) || c->fmin < 0.0f || c->fmin >= c->fmax)
+        BAD("feature config: need 0 <= fmin < fmax (fmin %g, fmax %g)", (double)c->fmin,
+            (double)c->fmax);
+    if ((double)c->fmax > c->sample_rate / 2.0)
+        BAD("feature config: fmax %g above half the sample rate (%d Hz)", (double)c->fmax,
+            c->sample_rate);
+    if (!isfinite(c->log_floor) || !(c->log_floor > 0.0f))
+        BAD("feature config: log_floor %g must be positive", (double)c->log_floor);
+    if (c->n_mels < 1 || c->n_mels > 4096)
+        BAD("feature config: n_mels %d out of range (1..4096)", c->n_mels);
+    /* A band narrower than the bin spacing may catch no bin at all; it would
+     * always read log_floor, so such a configuration is rejected. */
+    int n_bins = c->n_fft / 2 + 1;
+    double f0 = mel_edge(c, 0), f1 = mel_edge(c, 1);
+    for (int b = 0; b < c->n_mels; b++) {
+        double f2 = mel_edge(c, b + 2);
+        int k = (int)ceil(f0 * c->n_fft / c->sample_rate);
+        int any = 0;
+        for (; k < n_bins && bin_hz(c, k) <= f2 && !any; k++)
+            any = mel_weight(f0, f1, f2, bin_hz(c, k)) > 0.0;
+        if (!any)
+            BAD("feature config: mel band %d (%.1f..%.1f Hz) gets no FFT bin; use fewer "
+                "n_mels or a larger n_fft",
+                b, f0, f2);
+        f0 = f1;
+        f1 = f2;
+    }
+#undef BAD
+    return MELSPEC_OK;
+}
+
+static int read_key(const weights *w, const char *key, char *msg, size_t msglen, const char **v)
+{
+    *v = weights_meta(w, key);
+    if (!*v) {
+        snprintf(msg, msglen, "metadata key '%s' (feature config) is missing", key);
+        return WEIGHTS_ERR_MISSING;
+    }
+    return WEIGHTS_OK;
+}
+
+static int read_int(const weights *w, const char *key, int *out, char *msg, size_t msglen)
+{
+    const char *v;
+    int err = read_key(w, key, msg, msglen, &v);
+    if (err)
+        return err;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < INT_MIN || x > INT_MAX) {
+        snprintf(msg, msglen, "metadata key '%s' = '%s' is not an integer", key, v);
+        return WEIGHTS_ERR_INVALID;
+    }
+    *out = (int)x;
+    return WEIGHTS_OK;
+}
+
+static int read_float(const weights *w, const char *key, float *out, char *msg, size_t msglen)
+{
+    const char *v;
+    int err = read_key(w, key, msg, msglen, &v);
+    if (err)
+        return err;
+    char *end;
+    errno = 0;
+    float x = strtof(v, &end);
+    if (end == v || *end || errno || !isfinite(x)) {
+        snprintf(msg, msglen, "metadata key '%s' = '%s' is not a finite number", key, v);
+        return WEIGHTS_ERR_INVALID;
+    }
+    *out = x;
+    return WEIGHTS_OK;
+}
+
+int melspec_config_read(melspec_config *c, const weights *w, char *msg, size_t msglen)
+{
+    char dummy[1];
+    if (!msg) {
+        msg = dummy;
+        msglen = sizeof dummy;
+    }
+    if (!c || !w) {
+        snprintf(msg, msglen, "melspec_config_read: invalid argument");
+        return WEIGHTS_ERR_INVALID;
+    }
+    melspec_config t;
+    int err;
+    if ((err = read_int(w, "sample_rate", &t.sample_rate, msg, msglen)) ||
+        (err = read_int(w, "n_fft", &t.n_fft, msg, msglen)) ||
+        (err = read_int(w, "hop_length", &t.hop, msg, msglen)) ||
+        (err = read_int(w, "n_mels", &t.n_mels, msg, msglen)) ||
+        (err = read_float(w, "fmin", &t.fmin, msg, msglen)) ||
+        (err = read_float(w, "fmax", &t.fmax, msg, msglen)) ||
+        (err = read_int(w, "segment_ms", &t.segment_ms, msg, msglen)) ||
+        (err = read_float(w, "log_floor", &t.log_floor, msg, msglen)))
+        return err;
+    *c = t;
+    return WEIGHTS_OK;
+}
+
+int melspec_config_write(const melspec_config *c, weights *w)
+{
+    if (!c || !w)
+        return WEIGHTS_ERR_INVALID;
+    const struct {
+        const char *key;
+        int is_float;
+        int i;
+        float f;
+    } kv[] = {
+        {"sample_rate", 0, c->sample_rate, 0},
+        {"n_fft", 0, c->n_fft, 0},
+        {"hop_length", 0, c->hop, 0},
+        {"n_mels", 0, c->n_mels, 0},
+        {"fmin", 1, 0, c->fmin},
+        {"fmax", 1, 0, c->fmax},
+        {"segment_ms", 0, c->segment_ms, 0},
+        {"log_floor", 1, 0, c->log_floor},
+    };
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+        char buf[64];
+        if (kv[i].is_float)
+            snprintf(buf, sizeof buf, "%.9g", (double)kv[i].f); /* round-trips a float */
+        else
+            snprintf(buf, sizeof buf, "%d", kv[i].i);
+        int err = weights_set_meta(w, kv[i].key, buf);
+        if (err)
+            return err;
+    }
+    return WEIGHTS_OK;
+}
+
+/* ---- create / destroy ---- */
+
+/* Sparse Slaney filterbank: the nonzero run of each band. */
+static int build_filterbank(melspec *m)
+{
+    const melspec_config *c = &m->cfg;
+    int total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        double f0 = mel_edge(c, 0), f1 = mel_edge(c, 1);
+        total = 0;
+        for (int b = 0; b < m->n_mels; b++) {
+            double f2 = mel_edge(c, b + 2);
+            int first = -1, last = -1;
+            for (int k = 0; k < m->n_bins; k++) {
+                double w = mel_weight(f0, f1, f2, bin_hz(c, k));
+                if (w > 0.0) {
+                    if (first < 0)
+                        first = k;
+                    last = k;
+                    if (pass)
+                        m->wt[total + k - first] = (float)w;
+                }
+            }
+            if (first < 0)
+                first = last = 0, m->band_len[b] = 0; /* excluded by config_check */
+            else
+                m->band_len[b] = last - first + 1;
+            m->band_start[b] = first;
+            m->band_off[b] = total;
+            total += m->band_len[b];
+            f0 = f1;
+            f1 = f2;
+        }
+        if (!pass) {
+            m->wt = calloc(total > 0 ? (size_t)total : 1, sizeof *m->wt);
+            if (!m->wt)
+                return MELSPEC_ERR_NOMEM;
+        }
+    }
+    return MELSPEC_OK;
+}
+
+static long long gcd_ll(long long a, long long b)
+{
+    while (b) {
+        long long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Choose the warm-up: whole chunks, and when the rates are integers, a
+ * whole number of resampling periods, so that the zeros stand for an exact
+ * number of output samples and dropping them leaves the stream aligned as
+ * if the resampler were fresh. Otherwise the rounding shifts the stream by
+ * under half an output sample, which the features do not see. */
+static void warm_up_length(melspec *m)
+{
+    const double in = m->input_rate, out = m->cfg.sample_rate;
+    long long k_min = (long long)ceil(WARM_SECONDS * in);
+    long long k = (k_min + CHUNK - 1) / CHUNK * CHUNK;
+    if (in == floor(in)) {
+        long long g = gcd_ll((long long)in, (long long)out);
+        long long p = (long long)in / g;               /* input samples per period */
+        long long unit = p / gcd_ll(p, CHUNK) * CHUNK; /* lcm(p, CHUNK) */
+        if (unit <= 4 * k)
+            k = (k_min + unit - 1) / unit * unit;
+    }
+    m->warm_chunks = (size_t)(k / CHUNK);
+    m->warm_skip = (size_t)llround((double)k * out / in);
+}
+
+int melspec_create(const melspec_config *c, double input_rate, melspec **out)
+{
+    if (out)
+        *out = NULL;
+    if (!c || !out || melspec_config_check(c, NULL, 0))
+        return MELSPEC_ERR_CONFIG;
+    if (!(input_rate >= MIN_INPUT_RATE && input_rate <= MAX_INPUT_RATE))
+        return MELSPEC_ERR_RATE;
+    melspec *m = calloc(1, sizeof *m);
+    if (!m)
+        return MELSPEC_ERR_NOMEM;
+    m->cfg = *c;
+    m->n_fft = c->n_fft;
+    m->hop = c->hop;
+    m->n_bins = c->n_fft / 2 + 1;
+    m->n_mels = c->n_mels;
+    m->frames_per_seg = melspec_segment_samples(c) / c->hop;
+    m->input_rate = input_rate;
+    int err = MELSPEC_ERR_NOMEM;
+
+    const size_t N = (size_t)m->n_fft, M = (size_t)m->n_mels;
+    m->window = malloc(N * sizeof *m->window);
+    m->hist = malloc(N * sizeof *m->hist);
+    m->fft_in = fftwf_alloc_real(N);
+    m->fft_out = fftwf_alloc_complex((size_t)m->n_bins);
+    m->band_start = malloc(M * sizeof *m->band_start);
+    m->band_len = malloc(M * sizeof *m->band_len);
+    m->band_off = malloc(M * sizeof *m->band_off);
+    m->acc = malloc(M * sizeof *m->acc);
+    m->frame = malloc(M * sizeof *m->frame);
+    if (!m->window || !m->hist || !m->fft_in || !m->fft_out || !m->band_start || !m->band_len ||
+        !m->band_off || !m->acc || !m->frame)
+        goto fail;
+    if (build_filterbank(m))
+        goto fail;
+    /* periodic Hann (scipy get_window('hann', N, fftbins=True)) */
+    for (size_t i = 0; i < N; i++)
+        m->window[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * (double)i / (double)N));
+
+    pthread_mutex_lock(&planner_lock);
+    m->plan = fftwf_plan_dft_r2c_1d(m->n_fft, m->fft_in, m->fft_out, FFTW_ESTIMATE);
+    pthread_mutex_unlock(&planner_lock);
+    if (!m->plan)
+        goto fail;
+
+    if (input_rate != (double)c->sample_rate) {
+        double ratio = (double)c->sample_rate / input_rate;
+        /* one chunk's worth of output plus slack; soxr keeps any excess */
+        m->res_cap = (size_t)ceil(CHUNK * ratio) + 64;
+        m->chunk = malloc(CHUNK * sizeof *m->chunk);
+        m->res = malloc(m->res_cap * sizeof *m->res);
+        if (!m->chunk || !m->res)
+            goto fail;
+        soxr_error_t e = NULL;
+        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+        soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+        soxr_runtime_spec_t rt = soxr_runtime_spec(1);
+        pthread_mutex_lock(&planner_lock); /* filter design; cheap to be safe */
+        m->soxr = soxr_create(input_rate, (double)c->sample_rate, 1, &e, &io, &q, &rt);
+        pthread_mutex_unlock(&planner_lock);
+        if (!m->soxr || e) {
+            err = MELSPEC_ERR_RESAMPLE;
+            goto fail;
+        }
+        warm_up_length(m);
+    }
+    melspec_reset(m);
+    *out = m;
+    return MELSPEC_OK;
+fail:
+    melspec_destroy(m);
+    return err;
+}
+
+void melspec_destroy(melspec *m)
+{
+    if (!m)
+        return;
+    if (m->plan) {
+        pthread_mutex_lock(&planner_lock);
+        fftwf_destroy_plan(m->plan);
+        pthread_mutex_unlock(&planner_lock);
+    }
+    if (m->soxr)
+        soxr_delete(m->soxr);
+    fftwf_free(m->fft_in);
+    fftwf_free(m->fft_out);
+    free(m->window);
+    free(m->hist);
+    free(m->band_start);
+    free(m->band_len);
+    free(m->band_off);
+    free(m->wt);
+    free(m->acc);
+    free(m->frame);
+    free(m->chunk);
+    free(m->res);
+    free(m);
+}
+
+static void resample(melspec *m, const float *in, size_t n);
+
+/* A fresh resampler, warmed up with zeros whose output is dropped. */
+static void prime_resampler(melspec *m)
+{
+    pthread_mutex_lock(&planner_lock);
+    soxr_clear(m->soxr);
+    pthread_mutex_unlock(&planner_lock);
+    memset(m->chunk, 0, CHUNK * sizeof *m->chunk);
+    m->skip = m->warm_skip;
+    for (size_t i = 0; i < m->warm_chunks; i++)
+        resample(m, m->chunk, CHUNK);
+    m->res_n = m->res_pos = 0;
+}
+
+/* Not real-time safe when resampling: soxr_clear frees and reallocates. */
+void melspec_reset(melspec *m)
+{
+    if (!m)
+        return;
+    memset(m->hist, 0, (size_t)m->n_fft * sizeof *m->hist);
+    m->fill = 0;
+    memset(m->acc, 0, (size_t)m->n_mels * sizeof *m->acc);
+    m->frames_in_seg = 0;
+    for (int b = 0; b < m->n_mels; b++)
+        m->frame[b] = logf(m->cfg.log_floor);
+    m->index = -1;
+    m->chunk_n = 0;
+    m->res_n = m->res_pos = 0;
+    m->finishing = FIN_NONE;
+    if (m->soxr)
+        prime_resampler(m);
+}
+
+/* ---- streaming ---- */
+
+/* One STFT frame of hist into the segment's mel sums. */
+static void stft_frame(melspec *m)
+{
+    const int N = m->n_fft;
+    for (int i = 0; i < N; i++)
+        m->fft_in[i] = m->hist[i] * m->window[i];
+    fftwf_execute(m->plan);
+    const fftwf_complex *X = m->fft_out;
+    for (int b = 0; b < m->n_mels; b++) {
+        const float *w = m->wt + m->band_off[b];
+        const int k0 = m->band_start[b], n = m->band_len[b];
+        double s = 0.0;
+        for (int i = 0; i < n; i++) {
+            const double re = X[k0 + i][0], im = X[k0 + i][1];
+            s += (double)w[i] * (re * re + im * im);
+        }
+        m->acc[b] += s;
+    }
+}
+
+static void end_segment(melspec *m)
+{
+    const double floor_ = (double)m->cfg.log_floor;
+    for (int b = 0; b < m->n_mels; b++) {
+        double mean = m->acc[b] / m->frames_per_seg;
+        m->frame[b] = (float)log(mean > floor_ ? mean : floor_);
+        m->acc[b] = 0.0;
+    }
+    m->frames_in_seg = 0;
+    m->index++;
+}
+
+/* Take model-rate samples until a segment completes (*ready = 1) or x is
+ * used up; returns the number taken. */
+static size_t push_model(melspec *m, const float *x, size_t n, int *ready)
+{
+    const size_t hop = (size_t)m->hop, keep = (size_t)(m->n_fft - m->hop);
+    size_t i = 0;
+    while (i < n) {
+        size_t take = hop - (size_t)m->fill;
+        if (take > n - i)
+            take = n - i;
+        memcpy(m->hist + keep + m->fill, x + i, take * sizeof *x);
+        m->fill += (int)take;
+        i += take;
+        if ((size_t)m->fill < hop)
+            break;
+        stft_frame(m);
+        memmove(m->hist, m->hist + hop, keep * sizeof *m->hist);
+        m->fill = 0;
+        if (++m->frames_in_seg == m->frames_per_seg) {
+            end_segment(m);
+            *ready = 1;
+            break;
+        }
+    }
+    return i;
+}
+
+static void resample(melspec *m, const float *in, size_t n)
+{
+    size_t odone = 0;
+    if (soxr_process(m->soxr, in, n, NULL, m->res, m->res_cap, &odone))
+        odone = 0; /* cannot happen once created; the stream just ends */
+    size_t drop = m->skip < odone ? m->skip : odone;
+    m->skip -= drop;
+    m->res_n = odone;
+    m->res_pos = drop;
+}
+
+/* After melspec_finish: refill res from what soxr still holds. Returns 0
+ * when nothing is left. */
+static int drain(melspec *m)
+{
+    switch (m->finishing) {
+    case FIN_LAST_CHUNK:
+        resample(m, m->chunk, m->chunk_n);
+        m->chunk_n = 0;
+        m->finishing = FIN_FLUSH;
+        return 1;
+    case FIN_FLUSH:
+        resample(m, NULL, 0);
+        if (m->res_n == 0)
+            m->finishing = FIN_DONE;
+        return m->res_n > 0;
+    default:
+        return 0;
+    }
+}
+
+size_t melspec_feed(melspec *m, const float *in, size_t n, int *ready)
+{
+    int r = 0;
+    size_t used = 0;
+    if (!m) {
+        if (ready)
+            *ready = 0;
+        return 0;
+    }
+    if (!in)
+        n = 0;
+    if (!m->soxr) {
+        if (m->finishing == FIN_NONE)
+            used = push_model(m, in, n, &r);
+    } else {
+        while (!r) {
+            if (m->res_pos < m->res_n) {
+                m->res_pos += push_model(m, m->res + m->res_pos, m->res_n - m->res_pos, &r);
+            } else if (m->finishing != FIN_NONE) {
+                if (!drain(m))
+                    break;
+            } else if (used < n) {
+                size_t take = CHUNK - m->chunk_n;
+                if (take > n - used)
+                    take = n - used;
+                memcpy(m->chunk + m->chunk_n, in + used, take * sizeof *in);
+                m->chunk_n += take;
+                used += take;
+                if (m->chunk_n == CHUNK) {
+                    resample(m, m->chunk, CHUNK);
+                    m->chunk_n = 0;
+                }
+            } else {
+                break;
+            }
+        }
+    }
+    if (ready)
+        *ready = r;
+    return used;
+}
+
+void melspec_finish(melspec *m)
+{
+    if (m && m->finishing == FIN_NONE)
+        m->finishing = m->soxr ? FIN_LAST_CHUNK : FIN_DONE;
+}
+
+const float *melspec_frame(const melspec *m)
+{
+    return m->frame;
+}
+
+long melspec_frame_index(const melspec *m)
+{
+    return m->index;
+}
+
+int melspec_n_mels(const melspec *m)
+{
+    return m->n_mels;
+}
