@@ -1,2 +1,211 @@
-/* placeholder until the module lands */
 #include "analyzer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "crnn.h"
+#include "melspec.h"
+
+/* Frames mixed down per pass in analyzer_push_interleaved. */
+#define MIX_FRAMES 1024
+
+struct analyzer {
+    double input_rate;
+    int segment_ms;
+    melspec *mel;
+    crnn *net;
+    float *mix; /* MIX_FRAMES mono samples */
+};
+
+const char *analyzer_strerror(int err)
+{
+    switch (err) {
+    case ANALYZER_ERR_NOMEM:
+        return "out of memory";
+    case ANALYZER_ERR_KIND:
+        return "not a streaming model (live analysis needs kind=streaming)";
+    case ANALYZER_ERR_ARG:
+        return "invalid argument";
+    case CRNN_ERR_KIND:
+    case CRNN_ERR_ARG:
+        return crnn_strerror(err);
+    default:
+        /* MELSPEC_ERR_* share their numbers with WEIGHTS_ERR_*, so
+         * analyzer_create translates melspec failures into analyzer codes
+         * and everything else left here is a weights code. */
+        return weights_strerror(err);
+    }
+}
+
+/* melspec codes collide with weights codes: map them to ours. */
+static int from_melspec(int err)
+{
+    switch (err) {
+    case MELSPEC_ERR_NOMEM:
+        return ANALYZER_ERR_NOMEM;
+    case MELSPEC_ERR_CONFIG:
+        return WEIGHTS_ERR_INVALID; /* the config came from the metadata */
+    default:
+        return ANALYZER_ERR_ARG; /* rate unusable or refused by the resampler */
+    }
+}
+
+int analyzer_create(const weights *w, double input_rate, analyzer **out, char *msg, size_t msglen)
+{
+    char dummy[1];
+    if (!msg) {
+        msg = dummy;
+        msglen = sizeof dummy;
+    }
+    if (out)
+        *out = NULL;
+    if (!w || !out || !(input_rate > 0) || !isfinite(input_rate)) {
+        snprintf(msg, msglen, "analyzer: invalid argument (input rate %g)", input_rate);
+        return ANALYZER_ERR_ARG;
+    }
+    melspec_config cfg;
+    int err = melspec_config_read(&cfg, w, msg, msglen);
+    if (err)
+        return err;
+    err = melspec_config_check(&cfg, msg, msglen);
+    if (err)
+        return from_melspec(err);
+
+    analyzer *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(msg, msglen, "analyzer: out of memory");
+        return ANALYZER_ERR_NOMEM;
+    }
+    a->input_rate = input_rate;
+    a->segment_ms = cfg.segment_ms;
+
+    err = crnn_create(w, &a->net, msg, msglen);
+    if (err)
+        goto fail;
+    if (crnn_get_kind(a->net) != CRNN_STREAMING) {
+        snprintf(msg, msglen,
+                 "the model is an offline (bidirectional) model; streaming analysis needs a "
+                 "model with metadata kind=streaming (e.g. valar-streaming.safetensors)");
+        err = ANALYZER_ERR_KIND;
+        goto fail;
+    }
+    if (crnn_n_mels(a->net) != cfg.n_mels) {
+        snprintf(msg, msglen, "model expects %d mel bands but its metadata says n_mels=%d",
+                 crnn_n_mels(a->net), cfg.n_mels);
+        err = WEIGHTS_ERR_SHAPE;
+        goto fail;
+    }
+    err = melspec_create(&cfg, input_rate, &a->mel);
+    if (err) {
+        snprintf(msg, msglen, "features at input rate %g Hz: %s", input_rate,
+                 melspec_strerror(err));
+        err = from_melspec(err);
+        goto fail;
+    }
+    a->mix = malloc(MIX_FRAMES * sizeof *a->mix);
+    if (!a->mix) {
+        snprintf(msg, msglen, "analyzer: out of memory");
+        err = ANALYZER_ERR_NOMEM;
+        goto fail;
+    }
+    *out = a;
+    return 0;
+fail:
+    analyzer_destroy(a);
+    return err;
+}
+
+void analyzer_destroy(analyzer *a)
+{
+    if (!a)
+        return;
+    melspec_destroy(a->mel);
+    crnn_destroy(a->net);
+    free(a->mix);
+    free(a);
+}
+
+void analyzer_reset(analyzer *a)
+{
+    melspec_reset(a->mel);
+    crnn_reset(a->net);
+}
+
+double analyzer_input_rate(const analyzer *a)
+{
+    return a->input_rate;
+}
+
+/* Run the network on the segment melspec just completed and report it. */
+static int emit(analyzer *a, analyzer_cb cb, void *user)
+{
+    float out[2];
+    if (crnn_step(a->net, melspec_frame(a->mel), out) < 0)
+        return 0; /* cannot happen: the kind was checked at create */
+    if (cb) {
+        analyzer_result r;
+        r.time_s = (double)melspec_frame_index(a->mel) * a->segment_ms / 1000.0;
+        r.arousal = out[0];
+        r.valence = out[1];
+        cb(user, &r);
+    }
+    return 1;
+}
+
+int analyzer_push(analyzer *a, const float *mono, size_t n, analyzer_cb cb, void *user)
+{
+    if (!a || (!mono && n))
+        return ANALYZER_ERR_ARG;
+    int count = 0;
+    size_t pos = 0;
+    while (pos < n) {
+        int ready = 0;
+        size_t used = melspec_feed(a->mel, mono + pos, n - pos, &ready);
+        pos += used;
+        if (ready)
+            count += emit(a, cb, user);
+        else if (used == 0)
+            break; /* melspec took nothing and produced nothing: avoid spinning */
+    }
+    return count;
+}
+
+int analyzer_push_interleaved(analyzer *a, const float *x, size_t frames, int channels,
+                              analyzer_cb cb, void *user)
+{
+    if (!a || channels < 1 || (!x && frames))
+        return ANALYZER_ERR_ARG;
+    if (channels == 1)
+        return analyzer_push(a, x, frames, cb, user);
+    const size_t ch = (size_t)channels;
+    int count = 0;
+    for (size_t done = 0; done < frames;) {
+        size_t n = frames - done < MIX_FRAMES ? frames - done : MIX_FRAMES;
+        const float *in = x + done * ch;
+        for (size_t i = 0; i < n; i++) {
+            float s = 0.0f;
+            for (size_t c = 0; c < ch; c++)
+                s += in[i * ch + c];
+            a->mix[i] = s / (float)channels;
+        }
+        count += analyzer_push(a, a->mix, n, cb, user);
+        done += n;
+    }
+    return count;
+}
+
+int analyzer_finish(analyzer *a, analyzer_cb cb, void *user)
+{
+    if (!a)
+        return ANALYZER_ERR_ARG;
+    melspec_finish(a->mel);
+    int count = 0, ready;
+    do {
+        ready = 0;
+        melspec_feed(a->mel, NULL, 0, &ready);
+        if (ready)
+            count += emit(a, cb, user);
+    } while (ready);
+    return count;
+}
