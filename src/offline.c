@@ -140,6 +140,25 @@ static int run_offline(audiofile *af, const weights *w, float *buf, results *rs,
     return err;
 }
 
+int offline_features(const char *path, const melspec_config *cfg, float **frames, int *T, char *msg,
+                     size_t msglen)
+{
+    *frames = NULL;
+    *T = 0;
+    audiofile *af;
+    int err = audiofile_open(path, &af, msg, msglen);
+    if (err)
+        return err;
+    char inner[256] = "";
+    float *buf = malloc(sizeof(float) * BLOCK);
+    err = buf ? all_frames(af, cfg, buf, frames, T, inner, sizeof inner) : AUDIOFILE_ERR_NOMEM;
+    if (err)
+        snprintf(msg, msglen, "%s: %s", path, *inner ? inner : "out of memory");
+    free(buf);
+    audiofile_close(af);
+    return err;
+}
+
 int offline_analyze_file(const char *path, const weights *w, analyzer_result **res, size_t *n,
                          char *msg, size_t msglen)
 {

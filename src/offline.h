@@ -10,7 +10,14 @@
 
 #include <stddef.h>
 #include "analyzer.h"
+#include "melspec.h"
 #include "weights.h"
+
+/* Log-mel features of every complete segment of an audio file (T x n_mels,
+ * *frames malloc'd), the same frames the model sees. Used by valar-train and
+ * tools; msg names the file on failure. */
+int offline_features(const char *path, const melspec_config *cfg, float **frames, int *T, char *msg,
+                     size_t msglen);
 
 /* *res is malloc'd (free it); *n results, one per complete 500 ms segment. */
 int offline_analyze_file(const char *path, const weights *w, analyzer_result **res, size_t *n,
