@@ -36,7 +36,8 @@ const char *analyzer_strerror(int err);
 int analyzer_create(const weights *w, double input_rate, analyzer **out, char *msg,
                     size_t msglen);
 void analyzer_destroy(analyzer *a);
-/* Start a new stream: time back to 0, features and GRU state cleared. */
+/* Start a new stream: time back to 0, features and GRU state cleared.
+ * Allocates when the input is resampled (see melspec_reset): not for run(). */
 void analyzer_reset(analyzer *a);
 double analyzer_input_rate(const analyzer *a);
 

@@ -63,7 +63,8 @@ const char *melspec_strerror(int err);
  * from c->sample_rate). */
 int melspec_create(const melspec_config *c, double input_rate, melspec **out);
 void melspec_destroy(melspec *m);
-/* Back to the start of a stream (zeros before it, empty resampler). */
+/* Back to the start of a stream (zeros before it, empty resampler). Not
+ * real-time safe when resampling: libsoxr frees and reallocates its state. */
 void melspec_reset(melspec *m);
 
 /* Feed mono samples at the input rate. Consumes input until a segment
