@@ -338,7 +338,7 @@ int crnn_create(const weights *w, crnn **out, char *msg, size_t len)
             net->cw[c * 9 + k] = cw[c * 9 + k] * sc;
         net->cb[c] = sc * (cb[c] - bn[2][c]) + bn[1][c];
     }
-    long np = (long)(C * 9 + C + 4 * C);
+    long np = (long)(C * 9 + C + 2 * C); /* BN running mean/var are not trained */
     for (int b = 0; b < n->nb; b++) {
         branch *br = &net->br[b];
         br->dw = take(&a, D * C * M);
