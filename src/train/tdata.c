@@ -1,0 +1,703 @@
+#include "tdata.h"
+#include "offline.h"
+#include "tpool.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- small helpers ---- */
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        char *nb = realloc(buf, (cap *= 2) + 1);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+        } else
+            buf = nb;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+/* Trims spaces and one level of double quotes in place. */
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = 0;
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+        s[n - 1] = 0;
+        s++;
+    }
+    return s;
+}
+
+/* Splits a line at commas in place; returns the number of cells. */
+static int split_cells(char *line, char ***cells, int *cap)
+{
+    int n = 0;
+    for (char *p = line;;) {
+        if (n == *cap) {
+            int nc = *cap ? *cap * 2 : 64;
+            char **c = realloc(*cells, sizeof(char *) * (size_t)nc);
+            if (!c)
+                return -1;
+            *cells = c;
+            *cap = nc;
+        }
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = 0;
+        (*cells)[n++] = trim(p);
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+/* ---- CSV ---- */
+
+void tcsv_free(tcsv *c)
+{
+    free(c->ms);
+    free(c->id);
+    free(c->v);
+    memset(c, 0, sizeof *c);
+}
+
+int tcsv_read(const char *path, tcsv *c, char *msg, size_t msglen)
+{
+    memset(c, 0, sizeof *c);
+    size_t len;
+    char *buf = read_all(path, &len);
+    if (!buf) {
+        snprintf(msg, msglen, "%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    char **cells = NULL;
+    int cap = 0, rowcap = 0, lineno = 0, err = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); line && !err;
+         line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        size_t ll = strlen(line);
+        if (ll && line[ll - 1] == '\r')
+            line[--ll] = 0;
+        if (!*trim(line))
+            continue;
+        int n = split_cells(line, &cells, &cap);
+        if (n < 0) {
+            snprintf(msg, msglen, "%s: out of memory", path);
+            err = -1;
+            break;
+        }
+        if (!c->ms) { /* header */
+            while (n > 1 && !*cells[n - 1])
+                n--; /* trailing empty header cells */
+            c->ncol = n - 1;
+            if (c->ncol < 1) {
+                snprintf(msg, msglen, "%s:%d: header has no sample_<ms>ms columns", path, lineno);
+                err = -1;
+                break;
+            }
+            c->ms = malloc(sizeof(int) * (size_t)c->ncol);
+            if (!c->ms) {
+                err = -1;
+                snprintf(msg, msglen, "%s: out of memory", path);
+                break;
+            }
+            for (int j = 0; j < c->ncol; j++) {
+                int ms = -1, used = 0;
+                if (sscanf(cells[j + 1], "sample_%dms%n", &ms, &used) != 1 || cells[j + 1][used] ||
+                    ms < 0 || ms % 500) {
+                    snprintf(msg, msglen,
+                             "%s:%d: column %d header '%s' is not sample_<ms>ms with ms a "
+                             "multiple of 500",
+                             path, lineno, j + 2, cells[j + 1]);
+                    err = -1;
+                    break;
+                }
+                c->ms[j] = ms;
+            }
+            continue;
+        }
+        while (n > c->ncol + 1 && !*cells[n - 1])
+            n--;
+        if (n > c->ncol + 1) {
+            snprintf(msg, msglen, "%s:%d: %d cells, but the header has %d", path, lineno, n,
+                     c->ncol + 1);
+            err = -1;
+            break;
+        }
+        if (!*cells[0] || strlen(cells[0]) >= 64) {
+            snprintf(msg, msglen, "%s:%d: missing or too long song id", path, lineno);
+            err = -1;
+            break;
+        }
+        for (int i = 0; i < c->nrow; i++)
+            if (!strcmp(c->id[i], cells[0])) {
+                snprintf(msg, msglen, "%s:%d: song id %s appears twice", path, lineno, cells[0]);
+                err = -1;
+            }
+        if (err)
+            break;
+        if (c->nrow == rowcap) {
+            rowcap = rowcap ? rowcap * 2 : 256;
+            void *ni = realloc(c->id, sizeof *c->id * (size_t)rowcap);
+            if (ni)
+                c->id = ni;
+            void *nv = realloc(c->v, sizeof(float) * (size_t)rowcap * c->ncol);
+            if (nv)
+                c->v = nv;
+            if (!ni || !nv) {
+                snprintf(msg, msglen, "%s: out of memory", path);
+                err = -1;
+                break;
+            }
+        }
+        snprintf(c->id[c->nrow], 64, "%s", cells[0]);
+        float *row = c->v + (size_t)c->nrow * c->ncol;
+        for (int j = 0; j < c->ncol; j++) {
+            row[j] = NAN;
+            if (j + 1 >= n || !*cells[j + 1])
+                continue;
+            char *end;
+            double v = strtod(cells[j + 1], &end);
+            if (*end || !isfinite(v)) {
+                snprintf(msg, msglen, "%s:%d: column %d: '%s' is not a number", path, lineno, j + 2,
+                         cells[j + 1]);
+                err = -1;
+                break;
+            }
+            row[j] = (float)v;
+        }
+        c->nrow++;
+    }
+    free(cells);
+    free(buf);
+    if (!err && !c->ms) {
+        snprintf(msg, msglen, "%s: empty file (no header)", path);
+        err = -1;
+    }
+    if (err)
+        tcsv_free(c);
+    return err;
+}
+
+/* ---- split file ---- */
+
+void tsplit_free(tsplit *s)
+{
+    free(s->items);
+    memset(s, 0, sizeof *s);
+}
+
+int tsplit_read(const char *path, tsplit *s, char *msg, size_t msglen)
+{
+    memset(s, 0, sizeof *s);
+    size_t len;
+    char *buf = read_all(path, &len);
+    if (!buf) {
+        snprintf(msg, msglen, "%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    int cap = 0, lineno = 0, err = 0;
+    char *save = NULL;
+    for (char *p = buf; p && *p && !err; lineno++) {
+        char *nl = strchr(p, '\n');
+        if (nl)
+            *nl = 0;
+        char *hash = strchr(p, '#');
+        if (hash)
+            *hash = 0;
+        char *set = strtok_r(p, " \t\r,", &save);
+        if (set && strcmp(set, "train") && strcmp(set, "val") && strcmp(set, "test")) {
+            snprintf(msg, msglen, "%s:%d: set '%s' is not train, val or test", path, lineno + 1,
+                     set);
+            err = -1;
+        }
+        for (char *tok = set ? strtok_r(NULL, " \t\r,", &save) : NULL; tok && !err;
+             tok = strtok_r(NULL, " \t\r,", &save)) {
+            if (s->n == cap) {
+                cap = cap ? cap * 2 : 64;
+                void *ni = realloc(s->items, sizeof *s->items * (size_t)cap);
+                if (!ni) {
+                    err = -1;
+                    snprintf(msg, msglen, "%s: out of memory", path);
+                    break;
+                }
+                s->items = ni;
+            }
+            struct tsplit_item *it = &s->items[s->n];
+            memset(it, 0, sizeof *it);
+            snprintf(it->set, sizeof it->set, "%s", set);
+            long a, b;
+            int used = 0;
+            if (sscanf(tok, "%ld-%ld%n", &a, &b, &used) == 2 && !tok[used]) {
+                if (b < a) {
+                    snprintf(msg, msglen, "%s:%d: empty range %s", path, lineno + 1, tok);
+                    err = -1;
+                    break;
+                }
+                it->a = a;
+                it->b = b;
+            } else if (strlen(tok) < sizeof it->lo) {
+                snprintf(it->lo, sizeof it->lo, "%s", tok);
+            } else {
+                snprintf(msg, msglen, "%s:%d: id too long", path, lineno + 1);
+                err = -1;
+                break;
+            }
+            s->n++;
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    free(buf);
+    if (err)
+        tsplit_free(s);
+    return err;
+}
+
+int tsplit_has(const tsplit *s, const char *set, const char *id)
+{
+    char *end;
+    long v = strtol(id, &end, 10);
+    int numeric = *id && !*end;
+    for (int i = 0; i < s->n; i++) {
+        const struct tsplit_item *it = &s->items[i];
+        if (strcmp(it->set, set))
+            continue;
+        if (it->lo[0] ? !strcmp(it->lo, id) : numeric && v >= it->a && v <= it->b)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- feature cache ---- */
+
+#define CACHE_MAGIC "VALARFC1"
+
+typedef struct {
+    char name[256];
+    int64_t size, mtime_s, mtime_ns;
+    int32_t T, M;
+    float *x;
+    int used; /* requested in this run */
+} centry;
+
+typedef struct {
+    centry *e;
+    int n, cap;
+} cache;
+
+static void cache_free(cache *c)
+{
+    for (int i = 0; i < c->n; i++)
+        free(c->e[i].x);
+    free(c->e);
+    memset(c, 0, sizeof *c);
+}
+
+static centry *cache_add(cache *c)
+{
+    if (c->n == c->cap) {
+        int nc = c->cap ? c->cap * 2 : 64;
+        centry *ne = realloc(c->e, sizeof *ne * (size_t)nc);
+        if (!ne)
+            return NULL;
+        c->e = ne;
+        c->cap = nc;
+    }
+    centry *e = &c->e[c->n++];
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+static void write_config(FILE *f, const melspec_config *fc)
+{
+    int32_t iv[5] = {fc->sample_rate, fc->n_fft, fc->hop, fc->n_mels, fc->segment_ms};
+    float fv[3] = {fc->fmin, fc->fmax, fc->log_floor};
+    fwrite(iv, sizeof iv, 1, f);
+    fwrite(fv, sizeof fv, 1, f);
+}
+
+/* Reads a cache written with the same feature config; anything else
+ * (missing, other config, damaged) gives an empty cache. */
+static void cache_read(const char *path, const melspec_config *fc, cache *c)
+{
+    memset(c, 0, sizeof *c);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    char magic[8], want[64], have[64];
+    FILE *mf = fmemopen(want, sizeof want, "wb");
+    write_config(mf, fc);
+    long clen = ftell(mf);
+    fclose(mf);
+    uint32_t count = 0;
+    int ok = fread(magic, 8, 1, f) == 1 && !memcmp(magic, CACHE_MAGIC, 8) &&
+             fread(have, (size_t)clen, 1, f) == 1 && !memcmp(want, have, (size_t)clen) &&
+             fread(&count, sizeof count, 1, f) == 1;
+    for (uint32_t i = 0; ok && i < count; i++) {
+        centry *e = cache_add(c);
+        uint16_t nl;
+        ok = e && fread(&nl, sizeof nl, 1, f) == 1 && nl < sizeof e->name &&
+             fread(e->name, nl, 1, f) == 1 && fread(&e->size, 8, 1, f) == 1 &&
+             fread(&e->mtime_s, 8, 1, f) == 1 && fread(&e->mtime_ns, 8, 1, f) == 1 &&
+             fread(&e->T, 4, 1, f) == 1 && fread(&e->M, 4, 1, f) == 1 && e->T >= 0 &&
+             e->T < 10000000 && e->M == fc->n_mels;
+        if (ok) {
+            e->name[nl] = 0;
+            size_t cnt = (size_t)e->T * (size_t)e->M;
+            e->x = malloc(sizeof(float) * (cnt ? cnt : 1));
+            ok = e->x && fread(e->x, sizeof(float), cnt, f) == cnt;
+        }
+    }
+    fclose(f);
+    if (!ok)
+        cache_free(c);
+}
+
+static int cache_write(const char *path, const melspec_config *fc, const cache *c, char *msg,
+                       size_t msglen)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        snprintf(msg, msglen, "%s: cannot write feature cache: %s", tmp, strerror(errno));
+        return -1;
+    }
+    fwrite(CACHE_MAGIC, 8, 1, f);
+    write_config(f, fc);
+    uint32_t count = (uint32_t)c->n;
+    fwrite(&count, sizeof count, 1, f);
+    for (int i = 0; i < c->n; i++) {
+        const centry *e = &c->e[i];
+        uint16_t nl = (uint16_t)strlen(e->name);
+        fwrite(&nl, sizeof nl, 1, f);
+        fwrite(e->name, nl, 1, f);
+        fwrite(&e->size, 8, 1, f);
+        fwrite(&e->mtime_s, 8, 1, f);
+        fwrite(&e->mtime_ns, 8, 1, f);
+        fwrite(&e->T, 4, 1, f);
+        fwrite(&e->M, 4, 1, f);
+        fwrite(e->x, sizeof(float), (size_t)e->T * e->M, f);
+    }
+    int ok = !ferror(f) && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        snprintf(msg, msglen, "%s: cannot write feature cache", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- feature extraction ---- */
+
+/* All complete segments of a file (*x malloc'd, T x n_mels): the library's
+ * offline_features, so training sees exactly the frames valar analyze
+ * computes. */
+static int extract(const char *path, const melspec_config *fc, float **x, int *T, char *msg,
+                   size_t msglen)
+{
+    if (offline_features(path, fc, x, T, msg, msglen))
+        return -1;
+    if (!*x && !(*x = malloc(sizeof(float) * (size_t)fc->n_mels))) { /* T = 0: keep x valid */
+        snprintf(msg, msglen, "%s: out of memory", path);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const melspec_config *fc;
+    char (*path)[4096];
+    centry **ent;
+    char (*err)[512];
+    int n, done, progress;
+    pthread_mutex_t mu;
+} xctx;
+
+static void progress_bar(int done, int n)
+{
+    int w = 40, k = n ? done * w / n : w;
+    fprintf(stderr, "\rfeatures [");
+    for (int i = 0; i < w; i++)
+        fputc(i < k ? '#' : ' ', stderr);
+    fprintf(stderr, "] %d/%d", done, n);
+    if (done == n)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static void job_extract(void *ctx, int i)
+{
+    xctx *x = ctx;
+    centry *e = x->ent[i];
+    float *feat;
+    int T;
+    x->err[i][0] = 0;
+    if (extract(x->path[i], x->fc, &feat, &T, x->err[i], sizeof x->err[i]) == 0) {
+        e->x = feat;
+        e->T = T;
+        e->M = x->fc->n_mels;
+    } else if (!x->err[i][0])
+        snprintf(x->err[i], sizeof x->err[i], "%s: feature extraction failed", x->path[i]);
+    pthread_mutex_lock(&x->mu);
+    x->done++;
+    if (x->progress)
+        progress_bar(x->done, x->n);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* ---- loading a set ---- */
+
+static const char *find_audio(const char *dir, const char *id, char *path, size_t len,
+                              struct stat *st)
+{
+    static const char *ext[] = {"mp3", "wav", "flac", "ogg", "MP3", "WAV", "FLAC", "OGG"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        snprintf(path, len, "%s/%s.%s", dir, id, ext[i]);
+        if (stat(path, st) == 0 && S_ISREG(st->st_mode))
+            return path;
+    }
+    return NULL;
+}
+
+static int col_of(const tcsv *c, int ms)
+{
+    for (int j = 0; j < c->ncol; j++)
+        if (c->ms[j] == ms)
+            return j;
+    return -1;
+}
+
+static int row_of(const tcsv *c, const char *id)
+{
+    for (int i = 0; i < c->nrow; i++)
+        if (!strcmp(c->id[i], id))
+            return i;
+    return -1;
+}
+
+int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, tset *out, char *msg,
+               size_t msglen)
+{
+    memset(out, 0, sizeof *out);
+    msg[0] = 0;
+    tcsv ca = {0}, cv = {0};
+    tsplit sp = {0};
+    cache c = {0};
+    int rc = -1, n = 0, *rows = NULL, *eidx = NULL;
+    char(*paths)[4096] = NULL;
+    centry **ents = NULL;
+    xctx x = {0};
+    pthread_mutex_init(&x.mu, NULL);
+    if (tcsv_read(o->arousal_csv, &ca, msg, msglen) || tcsv_read(o->valence_csv, &cv, msg, msglen))
+        goto done;
+    if (o->split && tsplit_read(o->split, &sp, msg, msglen))
+        goto done;
+    rows = malloc(sizeof(int) * (size_t)(ca.nrow + 1));
+    paths = malloc(sizeof *paths * (size_t)(ca.nrow + 1));
+    ents = calloc((size_t)ca.nrow + 1, sizeof *ents);
+    eidx = calloc((size_t)ca.nrow + 1, sizeof *eidx);
+    if (!rows || !paths || !ents || !eidx) {
+        snprintf(msg, msglen, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < ca.nrow; i++) {
+        const char *id = ca.id[i];
+        int want =
+            !strcmp(set, "all") || (!o->split ? !strcmp(set, "train") : tsplit_has(&sp, set, id));
+        if (!want)
+            continue;
+        if (row_of(&cv, id) < 0) {
+            if (!o->split)
+                continue; /* only songs annotated for both */
+            snprintf(msg, msglen, "%s: song %s (set %s) has no valence annotation", o->valence_csv,
+                     id, set);
+            goto done;
+        }
+        rows[n++] = i;
+    }
+    /* ids named in the split without annotations are errors too */
+    for (int k = 0; o->split && k < sp.n; k++)
+        if (!strcmp(sp.items[k].set, set) && sp.items[k].lo[0] && row_of(&ca, sp.items[k].lo) < 0) {
+            snprintf(msg, msglen, "%s: song %s of set %s has no arousal annotation in %s", o->split,
+                     sp.items[k].lo, set, o->arousal_csv);
+            goto done;
+        }
+    if (o->cache)
+        cache_read(o->cache, fc, &c);
+    int todo = 0, *jobs = NULL;
+    char(*errs)[512] = NULL;
+    for (int k = 0; k < n; k++) {
+        const char *id = ca.id[rows[k]];
+        struct stat st;
+        if (!find_audio(o->audio_dir, id, paths[k], sizeof paths[k], &st)) {
+            snprintf(msg, msglen, "%s: no audio file %s.mp3/.wav/.flac/.ogg for song %s",
+                     o->audio_dir, id, id);
+            goto done;
+        }
+        const char *base = strrchr(paths[k], '/') ? strrchr(paths[k], '/') + 1 : paths[k];
+        centry *e = NULL;
+        for (int i = 0; i < c.n; i++)
+            if (!strcmp(c.e[i].name, base)) {
+                e = &c.e[i];
+                break;
+            }
+        int stale = !e || e->size != (int64_t)st.st_size ||
+                    e->mtime_s != (int64_t)st.st_mtim.tv_sec ||
+                    e->mtime_ns != (int64_t)st.st_mtim.tv_nsec;
+        if (!e) {
+            e = cache_add(&c);
+            if (!e) {
+                snprintf(msg, msglen, "out of memory");
+                goto done;
+            }
+            snprintf(e->name, sizeof e->name, "%s", base);
+        }
+        if (stale) {
+            free(e->x);
+            e->x = NULL;
+            e->T = 0;
+            e->size = (int64_t)st.st_size;
+            e->mtime_s = (int64_t)st.st_mtim.tv_sec;
+            e->mtime_ns = (int64_t)st.st_mtim.tv_nsec;
+            e->used = 2; /* to extract */
+            todo++;
+        } else
+            e->used = 1;
+        eidx[k] = (int)(e - c.e); /* an index: c.e may move while growing */
+    }
+    for (int k = 0; k < n; k++)
+        ents[k] = c.e + eidx[k];
+    jobs = malloc(sizeof(int) * (size_t)(todo + 1));
+    errs = calloc((size_t)todo + 1, sizeof *errs);
+    char(*jpaths)[4096] = malloc(sizeof *jpaths * (size_t)(todo + 1));
+    centry **jents = malloc(sizeof *jents * (size_t)(todo + 1));
+    if (!jobs || !errs || !jpaths || !jents) {
+        free(jobs);
+        free(errs);
+        free(jpaths);
+        free(jents);
+        snprintf(msg, msglen, "out of memory");
+        goto done;
+    }
+    int nj = 0;
+    for (int k = 0; k < n; k++)
+        if (ents[k]->used == 2) {
+            memcpy(jpaths[nj], paths[k], sizeof paths[k]);
+            jents[nj++] = ents[k];
+            ents[k]->used = 1;
+        }
+    if (nj > 0) {
+        x.fc = fc;
+        x.path = jpaths;
+        x.ent = jents;
+        x.err = errs;
+        x.n = nj;
+        x.progress = o->progress;
+        tpool *pool = tpool_create(o->threads);
+        if (pool)
+            tpool_run(pool, nj, job_extract, &x);
+        tpool_destroy(pool);
+        if (!pool)
+            snprintf(msg, msglen, "cannot start threads");
+        for (int j = 0; j < nj && !msg[0]; j++)
+            if (errs[j][0])
+                snprintf(msg, msglen, "%s", errs[j]);
+    }
+    free(jobs);
+    free(errs);
+    free(jpaths);
+    free(jents);
+    if (msg[0])
+        goto done;
+    if (nj > 0 && o->cache && cache_write(o->cache, fc, &c, msg, msglen)) {
+        /* a read-only data folder must not stop training: warn only */
+        fprintf(stderr, "valar-train: warning: %s\n", msg);
+        msg[0] = 0;
+    }
+    /* build the songs */
+    out->songs = calloc((size_t)n + 1, sizeof(tsong));
+    if (!out->songs) {
+        snprintf(msg, msglen, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < n; k++) {
+        const centry *e = ents[k];
+        const char *id = ca.id[rows[k]];
+        int ra = rows[k], rv = row_of(&cv, id);
+        tsong *g = &out->songs[out->n++];
+        snprintf(g->id, sizeof g->id, "%s", id);
+        g->T = e->T;
+        g->M = e->M;
+        size_t T1 = (size_t)e->T + 1;
+        g->x = malloc(sizeof(float) * T1 * (size_t)e->M);
+        g->tgt = calloc(T1 * 2, sizeof(float));
+        g->lab = calloc(T1, 1);
+        if (!g->x || !g->tgt || !g->lab) {
+            snprintf(msg, msglen, "out of memory");
+            goto done;
+        }
+        memcpy(g->x, e->x, sizeof(float) * (size_t)e->T * e->M);
+        int seg_ms = fc->segment_ms;
+        for (int j = 0; j < ca.ncol; j++) {
+            int ms = ca.ms[j], jv = col_of(&cv, ms), t = ms / seg_ms;
+            if (ms % seg_ms || jv < 0 || t >= g->T)
+                continue;
+            float a = ca.v[(size_t)ra * ca.ncol + j], v = cv.v[(size_t)rv * cv.ncol + jv];
+            if (isnan(a) || isnan(v))
+                continue;
+            g->tgt[t * 2] = a;
+            g->tgt[t * 2 + 1] = v;
+            g->lab[t] = 1;
+        }
+    }
+    rc = 0;
+done:
+    if (rc)
+        tset_free(out);
+    pthread_mutex_destroy(&x.mu);
+    tcsv_free(&ca);
+    tcsv_free(&cv);
+    tsplit_free(&sp);
+    cache_free(&c);
+    free(rows);
+    free(paths);
+    free(ents);
+    free(eidx);
+    return rc;
+}

@@ -1,0 +1,64 @@
+/* tdata: DEAM-style data for the trainer.
+ *
+ * A folder of audio files <song_id>.mp3 / .wav / .flac / .ogg and two wide
+ * CSVs of dynamic annotations, arousal.csv and valence.csv:
+ *     song_id,sample_15000ms,sample_15500ms,...
+ *     10,-0.12,-0.11,...,,,          (blank cells after a shorter song)
+ * Column sample_<ms>ms is the annotation of the 500 ms audio segment
+ * [ms, ms + 500) ms, i.e. melspec segment k = ms / 500 (DEAM: frame t covers
+ * [15 + 0.5 t, 15.5 + 0.5 t) s). A frame is annotated when both CSVs have a
+ * value for it.
+ *
+ * Split file: lines "<set> <id or a-b range> ...", set = train, val or test;
+ * '#' starts a comment.
+ *
+ * Features (whole audio, one row per complete segment) are cached in one
+ * binary file keyed by the audio file's name, size and mtime and by the
+ * feature config; stale entries are recomputed, in parallel. */
+#ifndef VALAR_TDATA_H
+#define VALAR_TDATA_H
+
+#include <stddef.h>
+#include "melspec.h"
+#include "ttrain.h"
+
+typedef struct {
+    const char *audio_dir;   /* folder of <id>.<ext> */
+    const char *arousal_csv; /* wide CSV */
+    const char *valence_csv;
+    const char *split; /* NULL: every annotated song is in "train" */
+    const char *cache; /* NULL: no cache */
+    int threads;
+    int progress; /* progress bar on stderr */
+} tdata_opts;
+
+/* Loads the songs of one set ("train", "val", "test", or "all" = every
+ * annotated song; with no split file "train" is "all" and "val"/"test" are
+ * empty). Errors name the file and the problem. */
+int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, tset *out, char *msg,
+               size_t msglen);
+
+/* Parsing helpers, exported for the tests. */
+typedef struct {
+    int ncol, nrow;
+    int *ms;        /* ncol: start of each column's segment, ms */
+    char (*id)[64]; /* nrow */
+    float *v;       /* nrow x ncol, NAN = blank */
+} tcsv;
+int tcsv_read(const char *path, tcsv *c, char *msg, size_t msglen);
+void tcsv_free(tcsv *c);
+
+/* Does the split file put id into set? Returns 1/0, or negative with msg. */
+typedef struct {
+    int n;
+    struct tsplit_item {
+        char set[8];
+        char lo[64];
+        long a, b; /* numeric range (a <= id <= b) when lo is empty */
+    } * items;
+} tsplit;
+int tsplit_read(const char *path, tsplit *s, char *msg, size_t msglen);
+int tsplit_has(const tsplit *s, const char *set, const char *id);
+void tsplit_free(tsplit *s);
+
+#endif

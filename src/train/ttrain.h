@@ -1,0 +1,87 @@
+/* ttrain: mini-batch training, evaluation and checkpoints for tnet.
+ *
+ * A song is its whole audio as log-mel frames (segment k covers
+ * [0.5 k, 0.5 k + 0.5) s) plus a target for the annotated frames.
+ *
+ * Offline kind: windows of seq_len frames over each song's annotated span
+ * (stride seq_len, a last window moved back to end at the last annotated
+ * frame), shuffled each epoch, 'same' zero padding at the window edges
+ * exactly as offline analysis runs the model.
+ *
+ * Streaming kind: `batch` lanes each walk through whole songs in
+ * consecutive chunks of seq_len frames from the first audio frame; the GRU
+ * state and the last two input frames (the causal conv's history) carry
+ * over from one chunk to the next (truncated BPTT), and reset when a lane
+ * starts a new song. Frames before the first annotation feed the state but
+ * have no loss. This matches crnn_step over a whole song. */
+#ifndef VALAR_TTRAIN_H
+#define VALAR_TTRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "tnet.h"
+#include "melspec.h"
+
+typedef struct {
+    char id[64];
+    int T, M;
+    float *x;           /* T x M raw log-mel */
+    float *tgt;         /* T x 2 (arousal, valence) */
+    unsigned char *lab; /* T: 1 where annotated */
+} tsong;
+
+typedef struct {
+    tsong *songs;
+    int n;
+} tset;
+
+void tset_free(tset *s);
+/* Per-band mean and standard deviation of all frames of a set. */
+void tset_stats(const tset *s, int M, double *mean, double *std);
+
+typedef struct {
+    int kind, joint;
+    int C, D, H, K;
+    int seq_len, batch, epochs, patience, threads;
+    uint64_t seed;
+    double lr;
+    tnet_reg reg;
+    double time_limit; /* seconds, 0 = none */
+    const char *out;   /* best-on-validation weights */
+    const char *last;  /* last-epoch weights (NULL: none) */
+    const char *state; /* resume state (NULL: none) */
+    int resume;
+    const char *args;       /* command line, for the metadata */
+    const char *trained_on; /* data description, for the metadata */
+    FILE *log;              /* progress lines (NULL: quiet) */
+} ttrain_opts;
+
+void ttrain_defaults(ttrain_opts *o);
+
+typedef struct {
+    double rmse[2], r[2];                                          /* over all annotated frames */
+    double song_rmse[2], song_rmse_sd[2], song_r[2], song_r_sd[2]; /* per-song mean, std */
+    long frames;
+    int songs;
+} tmetrics;
+
+/* Train on train (validate on val when it has songs, else on train) and
+ * write the checkpoints. *out_net (optional) receives the best network of
+ * this run (after a resume without improvement: the resumed one).
+ * Returns 0 or a negative error with a message. */
+int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const melspec_config *fc,
+               tnet **out_net, char *msg, size_t msglen);
+
+/* Predictions (T x 2, clipped) for a whole song as inference runs it:
+ * offline in windows of seq_len (0: the whole song), streaming stepped from
+ * a zero state. s must have cap >= seq_len (streaming: any cap > 0). */
+void ttrain_predict(const tnet *n, tseq *s, const tsong *song, int seq_len, float *pred);
+/* Evaluate a network over a set (threads over songs). */
+int ttrain_eval(const tnet *n, const tset *set, int seq_len, int threads, tmetrics *m);
+void tmetrics_print(FILE *f, const char *title, const tmetrics *m);
+
+/* RMSE and Pearson r of n pairs (stride 2 arrays ok via step). */
+void tstat_pair(const float *p, const float *t, const unsigned char *lab, int n, int step,
+                double *rmse, double *r);
+
+#endif
