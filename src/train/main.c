@@ -1,6 +1,6 @@
 /* valar-train: trains the CRNN of Malik et al. 2017 on DEAM-style data and
  * writes weight files for valar; `valar-train eval` measures a weight file.
- * See README-train.md. */
+ * See README.md, section Training. */
 #include "crnn.h"
 #include "melspec.h"
 #include "tdata.h"
@@ -56,7 +56,7 @@ static void usage(FILE *f)
         "split)\n"
         "  --quiet             no progress output\n"
         "  --help              this text\n"
-        "See README-train.md (data layout, split file, alignment, every flag).\n");
+        "See README.md, section Training (data layout, split file, alignment, every flag).\n");
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
