@@ -1,0 +1,597 @@
+/* valar.lv2: arousal and valence of the audio passing through, every 500 ms,
+ * as two control outputs. Audio is copied through unchanged.
+ *
+ * Analysis runs inside run(): the feature work is spread over the blocks
+ * (resampling, one FFT per 20 ms hop) and the step once per 500 ms (one CRNN
+ * step, 8-unit GRUs) measured 13-28 us, a few percent of even a 32-frame
+ * block (README-plugin.md, tests/plugin/bench_plugin.c); analyzer_push never
+ * allocates, locks or does I/O. Only model loading, which reads a file and
+ * allocates, goes through the worker:
+ *
+ *   run():          patch:Set valar:model <path> -> schedule LOAD
+ *   work():         load weights, build an analyzer -> respond LOADED, or log
+ *                   the error (the current model stays active)
+ *   work_response() swap in the new analyzer, schedule FREE of the old one
+ *   work():         FREE: destroy the old analyzer (if the queue is full,
+ *                   run() retries)
+ *
+ * The model path is saved with the state extension. Hosts without urid:map
+ * (lv2apply) get the default model and no parameter. */
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lv2/atom/atom.h>
+#include <lv2/atom/forge.h>
+#include <lv2/atom/util.h>
+#include <lv2/core/lv2.h>
+#include <lv2/log/log.h>
+#include <lv2/log/logger.h>
+#include <lv2/patch/patch.h>
+#include <lv2/state/state.h>
+#include <lv2/urid/urid.h>
+#include <lv2/worker/worker.h>
+
+#ifdef VALAR_HAVE_FFTW_THREADS
+#include <fftw3.h>
+#endif
+
+#include "analyzer.h"
+#include "modelpath.h"
+#include "rtcheck.h"
+#include "weights.h"
+
+#define VALAR_URI "urn:valar:lv2:"
+#define VALAR_STEREO_URI VALAR_URI "stereo"
+#define VALAR_MONO_URI VALAR_URI "mono"
+#define VALAR_MODEL_URI VALAR_URI "model"
+
+#define MIX_FRAMES 512 /* stereo frames mixed down per analyzer_push */
+#define MODEL_PATH_MAX 4096
+
+/* Port indices. The mono variant has one audio port each way, so every
+ * index after the audio ports is shifted down by two. */
+enum { P_IN_L, P_IN_R, P_OUT_L, P_OUT_R, P_AROUSAL, P_VALENCE, P_CONTROL, P_NOTIFY, P_COUNT };
+
+enum { MSG_LOAD = 1, MSG_FREE, MSG_LOADED };
+
+typedef struct {
+    uint32_t type;
+    uint32_t len; /* path bytes that follow, including the NUL */
+} msg_load;
+
+typedef struct {
+    uint32_t type;
+    analyzer *an;
+} msg_free;
+
+typedef struct {
+    uint32_t type;
+    uint32_t len; /* path bytes that follow, including the NUL */
+    analyzer *an;
+} msg_loaded;
+
+typedef struct {
+    LV2_URID atom_Path;
+    LV2_URID atom_URID;
+    LV2_URID atom_Object;
+    LV2_URID atom_Blank;
+    LV2_URID patch_Get;
+    LV2_URID patch_Set;
+    LV2_URID patch_property;
+    LV2_URID patch_value;
+    LV2_URID valar_model;
+} uris;
+
+typedef struct {
+    int channels;
+    const float *in[2];
+    float *out[2];
+    float *arousal_port;
+    float *valence_port;
+    const LV2_Atom_Sequence *control;
+    LV2_Atom_Sequence *notify;
+
+    LV2_URID_Map *map; /* NULL: no parameter, no state */
+    LV2_Worker_Schedule *schedule;
+    LV2_Log_Logger logger;
+    LV2_Atom_Forge forge;
+    uris u;
+
+    double rate;
+    analyzer *an;
+    /* Old analyzers the worker queue had no room for; run() retries. */
+    analyzer *garbage[4];
+    float mix[MIX_FRAMES];
+    float arousal, valence;
+    bool notify_model; /* send patch:Set of the model on the next run() */
+
+    char default_path[MODEL_PATH_MAX];
+    /* The active model's file. Double-buffered because state save() may run
+     * concurrently with run()/work_response(), which switch the index. */
+    char path[2][MODEL_PATH_MAX];
+    atomic_int path_idx;
+
+    /* Scratch for one LOAD message built in run() (the host copies it). */
+    union {
+        msg_load hdr;
+        char bytes[sizeof(msg_load) + MODEL_PATH_MAX];
+    } msg;
+} valar_plugin;
+
+static void set_path(valar_plugin *p, const char *path)
+{
+    int next = !atomic_load(&p->path_idx);
+    snprintf(p->path[next], MODEL_PATH_MAX, "%s", path);
+    atomic_store(&p->path_idx, next);
+}
+
+static const char *cur_path(valar_plugin *p)
+{
+    return p->path[atomic_load(&p->path_idx)];
+}
+
+/* FFTW's planner is not thread-safe, and hosts run one worker thread per
+ * instance, so analyzers (which own FFTW plans) are created and destroyed
+ * under this lock; with libfftw3f_threads the planner is also made safe
+ * against other FFTW users in the host process. Never taken in run(). */
+static pthread_mutex_t fftw_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fftw_once = PTHREAD_ONCE_INIT;
+
+static void fftw_init(void)
+{
+#ifdef VALAR_HAVE_FFTW_THREADS
+    fftwf_make_planner_thread_safe();
+#endif
+}
+
+static void destroy_analyzer(analyzer *an)
+{
+    if (!an)
+        return;
+    pthread_mutex_lock(&fftw_lock);
+    analyzer_destroy(an);
+    pthread_mutex_unlock(&fftw_lock);
+}
+
+/* Not real-time: reads a file and allocates. Logs what went wrong. */
+static analyzer *load_model(valar_plugin *p, const char *path)
+{
+    char msg[1024];
+    weights *w;
+    int err = weights_load(path, &w, msg, sizeof msg);
+    if (err) {
+        lv2_log_error(&p->logger, "valar: cannot load model: %s\n", msg);
+        return NULL;
+    }
+    analyzer *an;
+    pthread_mutex_lock(&fftw_lock);
+    err = analyzer_create(w, p->rate, &an, msg, sizeof msg);
+    pthread_mutex_unlock(&fftw_lock);
+    weights_destroy(w);
+    if (err) {
+        lv2_log_error(&p->logger, "valar: cannot use model %s: %s\n", path, msg);
+        return NULL;
+    }
+    return an;
+}
+
+/* The bundle's weights (a trained model wins over the placeholder), else
+ * the library's search path. */
+static bool find_default_model(const char *bundle, char *path, size_t len)
+{
+    static const char *const names[] = {"valar-streaming.safetensors",
+                                        "placeholder-streaming.safetensors"};
+    for (size_t i = 0; bundle && i < sizeof names / sizeof names[0]; i++) {
+        size_t bl = strlen(bundle);
+        const char *sep = bl && bundle[bl - 1] == '/' ? "" : "/";
+        snprintf(path, len, "%s%s%s", bundle, sep, names[i]);
+        if (access(path, R_OK) == 0)
+            return true;
+    }
+    return modelpath_default("streaming", path, len) >= 0;
+}
+
+static const void *feature(const LV2_Feature *const *features, const char *uri)
+{
+    for (int i = 0; features && features[i]; i++)
+        if (!strcmp(features[i]->URI, uri))
+            return features[i]->data;
+    return NULL;
+}
+
+static void map_uris(valar_plugin *p)
+{
+    LV2_URID_Map *m = p->map;
+    p->u.atom_Path = m->map(m->handle, LV2_ATOM__Path);
+    p->u.atom_URID = m->map(m->handle, LV2_ATOM__URID);
+    p->u.atom_Object = m->map(m->handle, LV2_ATOM__Object);
+    p->u.atom_Blank = m->map(m->handle, LV2_ATOM__Blank);
+    p->u.patch_Get = m->map(m->handle, LV2_PATCH__Get);
+    p->u.patch_Set = m->map(m->handle, LV2_PATCH__Set);
+    p->u.patch_property = m->map(m->handle, LV2_PATCH__property);
+    p->u.patch_value = m->map(m->handle, LV2_PATCH__value);
+    p->u.valar_model = m->map(m->handle, VALAR_MODEL_URI);
+    lv2_atom_forge_init(&p->forge, m);
+}
+
+static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *bundle,
+                              const LV2_Feature *const *features)
+{
+    pthread_once(&fftw_once, fftw_init);
+    valar_plugin *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->channels = strcmp(d->URI, VALAR_MONO_URI) == 0 ? 1 : 2;
+    p->rate = rate;
+    p->map = (LV2_URID_Map *)feature(features, LV2_URID__map);
+    p->schedule = (LV2_Worker_Schedule *)feature(features, LV2_WORKER__schedule);
+    lv2_log_logger_init(&p->logger, p->map, (LV2_Log_Log *)feature(features, LV2_LOG__log));
+    if (p->map)
+        map_uris(p);
+
+    if (!find_default_model(bundle, p->default_path, sizeof p->default_path)) {
+        lv2_log_error(&p->logger,
+                      "valar: no model found: expected %s/valar-streaming.safetensors or "
+                      "placeholder-streaming.safetensors\n",
+                      bundle ? bundle : "(no bundle)");
+        free(p);
+        return NULL;
+    }
+    p->an = load_model(p, p->default_path);
+    if (!p->an) {
+        free(p);
+        return NULL;
+    }
+    set_path(p, p->default_path);
+    return p;
+}
+
+static void connect_port(LV2_Handle h, uint32_t port, void *data)
+{
+    valar_plugin *p = h;
+    if (p->channels == 1 && port >= P_IN_R) {
+        /* mono: 0 in, 1 out, 2 arousal, ...: map onto the stereo numbering */
+        port = port == 1 ? P_OUT_L : port + 2;
+    }
+    switch (port) {
+    case P_IN_L:
+    case P_IN_R:
+        p->in[port - P_IN_L] = data;
+        break;
+    case P_OUT_L:
+    case P_OUT_R:
+        p->out[port - P_OUT_L] = data;
+        break;
+    case P_AROUSAL:
+        p->arousal_port = data;
+        break;
+    case P_VALENCE:
+        p->valence_port = data;
+        break;
+    case P_CONTROL:
+        p->control = data;
+        break;
+    case P_NOTIFY:
+        p->notify = data;
+        break;
+    default:
+        break;
+    }
+}
+
+static void activate(LV2_Handle h)
+{
+    valar_plugin *p = h;
+    analyzer_reset(p->an);
+    p->arousal = p->valence = 0.0f;
+    p->notify_model = true;
+}
+
+static void on_result(void *user, const analyzer_result *r)
+{
+    valar_plugin *p = user;
+    p->arousal = r->arousal;
+    p->valence = r->valence;
+}
+
+/* A patch:Set of valar:model with an atom:Path value: hand the path to the
+ * worker. Anything else is ignored (no logging here: this is run()). */
+static void handle_set(valar_plugin *p, const LV2_Atom_Object *obj)
+{
+    const LV2_Atom *property = NULL, *value = NULL;
+    lv2_atom_object_get(obj, p->u.patch_property, &property, p->u.patch_value, &value, 0);
+    if (!property || property->type != p->u.atom_URID ||
+        ((const LV2_Atom_URID *)property)->body != p->u.valar_model)
+        return;
+    if (!value || value->type != p->u.atom_Path)
+        return;
+    const char *path = LV2_ATOM_BODY_CONST(value);
+    uint32_t len = value->size;
+    if (len < 1 || len > MODEL_PATH_MAX || path[len - 1] != '\0' || !p->schedule)
+        return;
+    if (len == 1) { /* empty path: back to the bundle's model */
+        path = p->default_path;
+        len = (uint32_t)strlen(path) + 1;
+    }
+    p->msg.hdr.type = MSG_LOAD;
+    p->msg.hdr.len = len;
+    memcpy(p->msg.bytes + sizeof(msg_load), path, len);
+    p->schedule->schedule_work(p->schedule->handle, (uint32_t)sizeof(msg_load) + len, &p->msg);
+}
+
+static void read_control(valar_plugin *p)
+{
+    LV2_ATOM_SEQUENCE_FOREACH(p->control, ev)
+    {
+        const LV2_Atom_Object *obj = (const LV2_Atom_Object *)&ev->body;
+        if (obj->atom.type != p->u.atom_Object && obj->atom.type != p->u.atom_Blank)
+            continue;
+        if (obj->body.otype == p->u.patch_Set)
+            handle_set(p, obj);
+        else if (obj->body.otype == p->u.patch_Get)
+            p->notify_model = true;
+    }
+}
+
+static void write_notify(valar_plugin *p)
+{
+    LV2_Atom_Forge *f = &p->forge;
+    lv2_atom_forge_set_buffer(f, (uint8_t *)p->notify, p->notify->atom.size);
+    LV2_Atom_Forge_Frame seq;
+    lv2_atom_forge_sequence_head(f, &seq, 0);
+    if (p->notify_model) {
+        const char *path = cur_path(p);
+        LV2_Atom_Forge_Frame obj;
+        if (lv2_atom_forge_frame_time(f, 0) && lv2_atom_forge_object(f, &obj, 0, p->u.patch_Set)) {
+            lv2_atom_forge_key(f, p->u.patch_property);
+            lv2_atom_forge_urid(f, p->u.valar_model);
+            lv2_atom_forge_key(f, p->u.patch_value);
+            lv2_atom_forge_path(f, path, (uint32_t)strlen(path));
+            lv2_atom_forge_pop(f, &obj);
+        }
+        p->notify_model = false;
+    }
+    lv2_atom_forge_pop(f, &seq);
+}
+
+static void analyze(valar_plugin *p, uint32_t n)
+{
+    if (p->channels == 1) {
+        analyzer_push(p->an, p->in[0], n, on_result, p);
+        return;
+    }
+    /* The same mixdown as audiofile_read_mono, so results equal
+     * `valar analyze --streaming` on the same audio. */
+    for (uint32_t done = 0; done < n;) {
+        uint32_t k = n - done < MIX_FRAMES ? n - done : MIX_FRAMES;
+        const float *l = p->in[0] + done, *r = p->in[1] + done;
+        for (uint32_t i = 0; i < k; i++)
+            p->mix[i] = (l[i] + r[i]) / 2.0f;
+        analyzer_push(p->an, p->mix, k, on_result, p);
+        done += k;
+    }
+}
+
+static void pass_through(valar_plugin *p, uint32_t n)
+{
+    /* If out L is the same buffer as in R, copying L first would clobber R. */
+    int first = p->channels == 2 && (const float *)p->out[0] == p->in[1] ? 1 : 0;
+    for (int k = 0; k < p->channels; k++) {
+        int c = k ^ first;
+        if (p->out[c] && p->in[c] && (const float *)p->out[c] != p->in[c])
+            memmove(p->out[c], p->in[c], n * sizeof(float));
+    }
+}
+
+/* Keep an analyzer to free later. With all slots taken (the host's worker
+ * queue refused four times in a row) it leaks rather than freeing here. */
+static void park_garbage(valar_plugin *p, analyzer *an)
+{
+    for (size_t i = 0; i < sizeof p->garbage / sizeof p->garbage[0]; i++)
+        if (!p->garbage[i]) {
+            p->garbage[i] = an;
+            return;
+        }
+}
+
+static void retry_garbage(valar_plugin *p)
+{
+    for (size_t i = 0; i < sizeof p->garbage / sizeof p->garbage[0]; i++) {
+        msg_free f = {MSG_FREE, p->garbage[i]};
+        if (f.an &&
+            p->schedule->schedule_work(p->schedule->handle, sizeof f, &f) == LV2_WORKER_SUCCESS)
+            p->garbage[i] = NULL;
+    }
+}
+
+static void run(LV2_Handle h, uint32_t n)
+{
+    valar_plugin *p = h;
+    rtcheck_enter();
+    if (p->schedule)
+        retry_garbage(p);
+    if (p->map && p->control)
+        read_control(p);
+    if (p->map && p->notify)
+        write_notify(p);
+    bool have_input = p->in[0] && (p->channels == 1 || p->in[1]);
+    if (have_input && n)
+        analyze(p, n);
+    pass_through(p, n);
+    if (p->arousal_port)
+        *p->arousal_port = p->arousal;
+    if (p->valence_port)
+        *p->valence_port = p->valence;
+    rtcheck_leave();
+}
+
+static void cleanup(LV2_Handle h)
+{
+    valar_plugin *p = h;
+    destroy_analyzer(p->an);
+    for (size_t i = 0; i < sizeof p->garbage / sizeof p->garbage[0]; i++)
+        destroy_analyzer(p->garbage[i]);
+    free(p);
+}
+
+/* Worker thread: load or free; never touches the active analyzer. */
+static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
+                              LV2_Worker_Respond_Handle rh, uint32_t size, const void *data)
+{
+    valar_plugin *p = h;
+    uint32_t type;
+    if (size < sizeof type)
+        return LV2_WORKER_ERR_UNKNOWN;
+    memcpy(&type, data, sizeof type);
+    if (type == MSG_FREE && size == sizeof(msg_free)) {
+        msg_free m;
+        memcpy(&m, data, sizeof m);
+        destroy_analyzer(m.an);
+        return LV2_WORKER_SUCCESS;
+    }
+    if (type != MSG_LOAD || size < sizeof(msg_load))
+        return LV2_WORKER_ERR_UNKNOWN;
+    msg_load hdr;
+    memcpy(&hdr, data, sizeof hdr);
+    if (hdr.len < 1 || hdr.len > MODEL_PATH_MAX || size != sizeof hdr + hdr.len)
+        return LV2_WORKER_ERR_UNKNOWN;
+    union {
+        msg_loaded hdr;
+        char bytes[sizeof(msg_loaded) + MODEL_PATH_MAX];
+    } out;
+    const char *path = (const char *)data + sizeof hdr;
+    memcpy(out.bytes + sizeof(msg_loaded), path, hdr.len);
+    out.bytes[sizeof(msg_loaded) + hdr.len - 1] = '\0';
+    analyzer *an = load_model(p, out.bytes + sizeof(msg_loaded));
+    if (!an)
+        return LV2_WORKER_SUCCESS; /* logged; the current model stays */
+    out.hdr.type = MSG_LOADED;
+    out.hdr.len = hdr.len;
+    out.hdr.an = an;
+    if (respond(rh, (uint32_t)sizeof(msg_loaded) + hdr.len, &out) != LV2_WORKER_SUCCESS) {
+        lv2_log_error(&p->logger, "valar: host refused the worker response; model not changed\n");
+        destroy_analyzer(an);
+    }
+    return LV2_WORKER_SUCCESS;
+}
+
+/* Audio thread: swap in a loaded analyzer, free the old one in the worker. */
+static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *data)
+{
+    valar_plugin *p = h;
+    msg_loaded m;
+    if (size < sizeof m)
+        return LV2_WORKER_ERR_UNKNOWN;
+    memcpy(&m, data, sizeof m);
+    if (m.type != MSG_LOADED || size != sizeof m + m.len)
+        return LV2_WORKER_ERR_UNKNOWN;
+    rtcheck_enter();
+    msg_free f = {MSG_FREE, p->an};
+    p->an = m.an;
+    p->arousal = p->valence = 0.0f;
+    set_path(p, (const char *)data + sizeof m);
+    p->notify_model = true;
+    /* Queue full: park it; run() retries, cleanup() frees what is left. */
+    if (p->schedule->schedule_work(p->schedule->handle, sizeof f, &f) != LV2_WORKER_SUCCESS)
+        park_garbage(p, f.an);
+    rtcheck_leave();
+    return LV2_WORKER_SUCCESS;
+}
+
+static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store, LV2_State_Handle sh,
+                             uint32_t flags, const LV2_Feature *const *features)
+{
+    (void)flags;
+    valar_plugin *p = h;
+    if (!p->map)
+        return LV2_STATE_ERR_NO_FEATURE;
+    char path[MODEL_PATH_MAX];
+    snprintf(path, sizeof path, "%s", cur_path(p));
+    if (strcmp(path, p->default_path) == 0)
+        return LV2_STATE_SUCCESS; /* nothing to save: restore falls back to the default */
+    const LV2_State_Map_Path *mp = feature(features, LV2_STATE__mapPath);
+    const LV2_State_Free_Path *fp = feature(features, LV2_STATE__freePath);
+    char *apath = mp ? mp->abstract_path(mp->handle, path) : path;
+    if (!apath)
+        return LV2_STATE_ERR_UNKNOWN;
+    LV2_State_Status st = store(sh, p->u.valar_model, apath, strlen(apath) + 1, p->u.atom_Path,
+                                LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
+    if (apath != path) {
+        if (fp)
+            fp->free_path(fp->handle, apath);
+        else
+            free(apath);
+    }
+    return st;
+}
+
+/* Not concurrent with run() (instantiation class): load and swap here. */
+static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrieve,
+                                LV2_State_Handle sh, uint32_t flags,
+                                const LV2_Feature *const *features)
+{
+    (void)flags;
+    valar_plugin *p = h;
+    if (!p->map)
+        return LV2_STATE_ERR_NO_FEATURE;
+    size_t size;
+    uint32_t type, vflags;
+    const char *value = retrieve(sh, p->u.valar_model, &size, &type, &vflags);
+    char path[MODEL_PATH_MAX];
+    if (!value) {
+        snprintf(path, sizeof path, "%s", p->default_path);
+    } else if (type != p->u.atom_Path || size < 2 || value[size - 1] != '\0') {
+        lv2_log_error(&p->logger, "valar: saved model is not a path; keeping %s\n", cur_path(p));
+        return LV2_STATE_ERR_BAD_TYPE;
+    } else {
+        const LV2_State_Map_Path *mp = feature(features, LV2_STATE__mapPath);
+        const LV2_State_Free_Path *fp = feature(features, LV2_STATE__freePath);
+        char *abs = mp ? mp->absolute_path(mp->handle, value) : NULL;
+        snprintf(path, sizeof path, "%s", abs ? abs : value);
+        if (abs) {
+            if (fp)
+                fp->free_path(fp->handle, abs);
+            else
+                free(abs);
+        }
+    }
+    if (strcmp(path, cur_path(p)) == 0)
+        return LV2_STATE_SUCCESS;
+    analyzer *an = load_model(p, path);
+    if (!an)
+        return LV2_STATE_ERR_UNKNOWN; /* logged; the current model stays */
+    destroy_analyzer(p->an);
+    p->an = an;
+    p->arousal = p->valence = 0.0f;
+    set_path(p, path);
+    p->notify_model = true;
+    return LV2_STATE_SUCCESS;
+}
+
+static const void *extension_data(const char *uri)
+{
+    static const LV2_Worker_Interface worker = {work, work_response, NULL};
+    static const LV2_State_Interface state = {save, restore};
+    if (!strcmp(uri, LV2_WORKER__interface))
+        return &worker;
+    if (!strcmp(uri, LV2_STATE__interface))
+        return &state;
+    return NULL;
+}
+
+static const LV2_Descriptor descriptors[] = {
+    {VALAR_STEREO_URI, instantiate, connect_port, activate, run, NULL, cleanup, extension_data},
+    {VALAR_MONO_URI, instantiate, connect_port, activate, run, NULL, cleanup, extension_data},
+};
+
+LV2_SYMBOL_EXPORT const LV2_Descriptor *lv2_descriptor(uint32_t index)
+{
+    return index < sizeof descriptors / sizeof descriptors[0] ? &descriptors[index] : NULL;
+}

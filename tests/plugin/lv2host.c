@@ -1,0 +1,474 @@
+/* lv2host: a minimal lilv host for testing valar.lv2. lv2apply cannot report
+ * control outputs, load state or run a worker, so the tests use this.
+ *
+ *   lv2host [options] PLUGIN_URI IN.wav OUT.wav
+ *     -b N      frames per run() (default 256)
+ *     -c CSV    after every run(): frames_done,arousal,valence (%.9g)
+ *     -m PATH   before the audio: patch:Set valar:model PATH, run(0), worker
+ *     -g        before the audio: patch:Get; print "notify model=PATH" for
+ *               every patch:Set the plugin sends
+ *     -S DIR    after the audio: save the plugin state to DIR
+ *     -R DIR    before the audio: restore the plugin state from DIR
+ *     -t        print run() timing: "run_us mean=.. max=.. budget=.."
+ *     -F N      refuse the first N schedule_work calls made from
+ *               work_response (a full worker queue); at the end print
+ *               "worker jobs=N refused=N"
+ *
+ * The worker runs in the host thread between run() calls (outside run(),
+ * like a worker thread would), so results are deterministic. A mono file
+ * feeds every input port. Log messages go to stderr as "log <type>: msg".
+ * Exit status: 0, or 1 with a message. */
+#include <lilv/lilv.h>
+#include <lv2/atom/atom.h>
+#include <lv2/atom/forge.h>
+#include <lv2/atom/util.h>
+#include <lv2/core/lv2.h>
+#include <lv2/log/log.h>
+#include <lv2/patch/patch.h>
+#include <lv2/state/state.h>
+#include <lv2/urid/urid.h>
+#include <lv2/worker/worker.h>
+#include <sndfile.h>
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MODEL_URI "urn:valar:lv2:model"
+#define SEQ_BYTES 16384
+#define QUEUE_LEN 16
+#define MSG_MAX 8192
+
+/* ---- urid map: a growing table, only used outside run() ---- */
+static char **uri_table;
+static LV2_URID n_uris;
+
+static LV2_URID map_uri(LV2_URID_Map_Handle h, const char *uri)
+{
+    (void)h;
+    for (LV2_URID i = 0; i < n_uris; i++)
+        if (!strcmp(uri_table[i], uri))
+            return i + 1;
+    uri_table = realloc(uri_table, (n_uris + 1) * sizeof *uri_table);
+    uri_table[n_uris] = strdup(uri);
+    return ++n_uris;
+}
+
+static const char *unmap_uri(LV2_URID_Unmap_Handle h, LV2_URID id)
+{
+    (void)h;
+    return id >= 1 && id <= n_uris ? uri_table[id - 1] : NULL;
+}
+
+/* ---- log ---- */
+static int log_vprintf(LV2_Log_Handle h, LV2_URID type, const char *fmt, va_list ap)
+{
+    (void)h;
+    const char *t = unmap_uri(NULL, type);
+    const char *hash = t ? strrchr(t, '#') : NULL;
+    fprintf(stderr, "log %s: ", hash ? hash + 1 : "?");
+    return vfprintf(stderr, fmt, ap);
+}
+
+static int log_printf(LV2_Log_Handle h, LV2_URID type, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = log_vprintf(h, type, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* ---- worker: two fixed queues, drained between run() calls ---- */
+typedef struct {
+    uint32_t size;
+    char data[MSG_MAX];
+} message;
+
+typedef struct {
+    message m[QUEUE_LEN];
+    int n;
+} queue;
+
+static queue work_q, resp_q;
+static int refuse_in_response, refused, jobs;
+static bool in_response;
+
+static LV2_Worker_Status push(queue *q, uint32_t size, const void *data)
+{
+    if (q->n == QUEUE_LEN || size > MSG_MAX)
+        return LV2_WORKER_ERR_NO_SPACE;
+    q->m[q->n].size = size;
+    memcpy(q->m[q->n].data, data, size);
+    q->n++;
+    return LV2_WORKER_SUCCESS;
+}
+
+static LV2_Worker_Status schedule_work(LV2_Worker_Schedule_Handle h, uint32_t size,
+                                       const void *data)
+{
+    (void)h;
+    if (in_response && refuse_in_response > 0) {
+        refuse_in_response--;
+        refused++;
+        return LV2_WORKER_ERR_NO_SPACE;
+    }
+    return push(&work_q, size, data);
+}
+
+static LV2_Worker_Status respond(LV2_Worker_Respond_Handle h, uint32_t size, const void *data)
+{
+    (void)h;
+    return push(&resp_q, size, data);
+}
+
+static void drain_worker(LilvInstance *inst, const LV2_Worker_Interface *iface)
+{
+    static message m; /* popped copy: handlers may push while we iterate */
+    while (iface && (work_q.n || resp_q.n)) {
+        while (work_q.n) {
+            m = work_q.m[0];
+            memmove(&work_q.m[0], &work_q.m[1], (size_t)(--work_q.n) * sizeof m);
+            jobs++;
+            iface->work(lilv_instance_get_handle(inst), respond, NULL, m.size, m.data);
+        }
+        while (resp_q.n) {
+            m = resp_q.m[0];
+            memmove(&resp_q.m[0], &resp_q.m[1], (size_t)(--resp_q.n) * sizeof m);
+            in_response = true;
+            iface->work_response(lilv_instance_get_handle(inst), m.size, m.data);
+            in_response = false;
+        }
+    }
+    if (iface && iface->end_run)
+        iface->end_run(lilv_instance_get_handle(inst));
+}
+
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "lv2host: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return 1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+typedef struct {
+    LV2_URID_Map map;
+    LV2_Atom_Forge forge;
+    LV2_URID patch_Set, patch_Get, patch_property, patch_value, atom_Path, atom_URID, model;
+    LV2_Atom_Sequence *control, *notify;
+    bool print_notify;
+} atoms;
+
+static void control_clear(atoms *a)
+{
+    a->control->atom.type = a->map.map(a->map.handle, LV2_ATOM__Sequence);
+    a->control->atom.size = sizeof(LV2_Atom_Sequence_Body);
+    a->control->body.unit = 0;
+    a->control->body.pad = 0;
+    a->notify->atom.type = a->map.map(a->map.handle, LV2_ATOM__Chunk);
+    a->notify->atom.size = SEQ_BYTES - sizeof(LV2_Atom);
+}
+
+/* Fill the control sequence with a patch:Get and/or a patch:Set of the model. */
+static void control_patch(atoms *a, bool get, const char *path)
+{
+    LV2_Atom_Forge *f = &a->forge;
+    lv2_atom_forge_set_buffer(f, (uint8_t *)a->control, SEQ_BYTES);
+    LV2_Atom_Forge_Frame seq, obj;
+    lv2_atom_forge_sequence_head(f, &seq, 0);
+    if (get) {
+        lv2_atom_forge_frame_time(f, 0);
+        lv2_atom_forge_object(f, &obj, 0, a->patch_Get);
+        lv2_atom_forge_pop(f, &obj);
+    }
+    if (path) {
+        lv2_atom_forge_frame_time(f, 0);
+        lv2_atom_forge_object(f, &obj, 0, a->patch_Set);
+        lv2_atom_forge_key(f, a->patch_property);
+        lv2_atom_forge_urid(f, a->model);
+        lv2_atom_forge_key(f, a->patch_value);
+        lv2_atom_forge_path(f, path, (uint32_t)strlen(path));
+        lv2_atom_forge_pop(f, &obj);
+    }
+    lv2_atom_forge_pop(f, &seq);
+}
+
+static void read_notify(atoms *a)
+{
+    if (!a->print_notify || a->notify->atom.type == a->map.map(a->map.handle, LV2_ATOM__Chunk))
+        return;
+    LV2_ATOM_SEQUENCE_FOREACH(a->notify, ev)
+    {
+        const LV2_Atom_Object *obj = (const LV2_Atom_Object *)&ev->body;
+        if (obj->body.otype != a->patch_Set)
+            continue;
+        const LV2_Atom *prop = NULL, *val = NULL;
+        lv2_atom_object_get(obj, a->patch_property, &prop, a->patch_value, &val, 0);
+        if (prop && prop->type == a->atom_URID && ((const LV2_Atom_URID *)prop)->body == a->model &&
+            val && val->type == a->atom_Path)
+            printf("notify model=%s\n", (const char *)LV2_ATOM_BODY_CONST(val));
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int block = 256, opt;
+    const char *csv_path = NULL, *model = NULL, *save_dir = NULL, *restore_dir = NULL;
+    bool get = false, timing = false, count_jobs = false;
+    while ((opt = getopt(argc, argv, "b:c:m:gS:R:tF:")) != -1) {
+        switch (opt) {
+        case 'b':
+            block = atoi(optarg);
+            break;
+        case 'c':
+            csv_path = optarg;
+            break;
+        case 'm':
+            model = optarg;
+            break;
+        case 'g':
+            get = true;
+            break;
+        case 'S':
+            save_dir = optarg;
+            break;
+        case 'R':
+            restore_dir = optarg;
+            break;
+        case 't':
+            timing = true;
+            break;
+        case 'F':
+            refuse_in_response = atoi(optarg);
+            count_jobs = true;
+            break;
+        default:
+            return fail("bad option (see the comment at the top of lv2host.c)");
+        }
+    }
+    if (argc - optind != 3 || block < 1)
+        return fail("usage: lv2host [-b N] [-c CSV] [-m PATH] [-g] [-S DIR] [-R DIR] [-t] [-F N] "
+                    "URI IN.wav OUT.wav");
+    const char *uri = argv[optind], *in_path = argv[optind + 1], *out_path = argv[optind + 2];
+
+    LilvWorld *world = lilv_world_new();
+    lilv_world_load_all(world);
+    LilvNode *uri_node = lilv_new_uri(world, uri);
+    const LilvPlugin *plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(world), uri_node);
+    lilv_node_free(uri_node);
+    if (!plugin)
+        return fail("plugin <%s> not found (LV2_PATH=%s)", uri, getenv("LV2_PATH"));
+
+    /* Keep the plugin binary (and the libraries it pulled in, e.g. FFTW with
+     * its planner caches) mapped after lilv's dlclose, as a long-running host
+     * would: LeakSanitizer then sees their globals as reachable. The plugin's
+     * own leaks are still reported. */
+    char *lib = lilv_file_uri_parse(lilv_node_as_uri(lilv_plugin_get_library_uri(plugin)), NULL);
+    void *keep = lib ? dlopen(lib, RTLD_NOW | RTLD_NODELETE) : NULL;
+    if (!keep)
+        return fail("cannot load %s: %s", lib ? lib : "(no library)", dlerror());
+    lilv_free(lib);
+
+    SF_INFO in_info = {0};
+    SNDFILE *in = sf_open(in_path, SFM_READ, &in_info);
+    if (!in)
+        return fail("%s: %s", in_path, sf_strerror(NULL));
+
+    /* Features. */
+    atoms a = {0};
+    a.map.map = map_uri;
+    LV2_URID_Unmap unmap = {NULL, unmap_uri};
+    LV2_Log_Log log = {NULL, log_printf, log_vprintf};
+    LV2_Worker_Schedule sched = {NULL, schedule_work};
+    LV2_Feature f_map = {LV2_URID__map, &a.map}, f_unmap = {LV2_URID__unmap, &unmap},
+                f_log = {LV2_LOG__log, &log}, f_sched = {LV2_WORKER__schedule, &sched};
+    const LV2_Feature *features[] = {&f_map, &f_unmap, &f_log, &f_sched, NULL};
+    lv2_atom_forge_init(&a.forge, &a.map);
+    a.patch_Set = map_uri(NULL, LV2_PATCH__Set);
+    a.patch_Get = map_uri(NULL, LV2_PATCH__Get);
+    a.patch_property = map_uri(NULL, LV2_PATCH__property);
+    a.patch_value = map_uri(NULL, LV2_PATCH__value);
+    a.atom_Path = map_uri(NULL, LV2_ATOM__Path);
+    a.atom_URID = map_uri(NULL, LV2_ATOM__URID);
+    a.model = map_uri(NULL, MODEL_URI);
+    a.control = aligned_alloc(8, SEQ_BYTES);
+    a.notify = aligned_alloc(8, SEQ_BYTES);
+    a.print_notify = get;
+
+    LilvInstance *inst = lilv_plugin_instantiate(plugin, in_info.samplerate, features);
+    if (!inst)
+        return fail("cannot instantiate <%s>", uri);
+    const LV2_Worker_Interface *worker =
+        lilv_instance_get_extension_data(inst, LV2_WORKER__interface);
+
+    /* Ports. */
+    LilvNode *audio = lilv_new_uri(world, LV2_CORE__AudioPort);
+    LilvNode *control = lilv_new_uri(world, LV2_CORE__ControlPort);
+    LilvNode *atom = lilv_new_uri(world, LV2_ATOM__AtomPort);
+    LilvNode *input = lilv_new_uri(world, LV2_CORE__InputPort);
+    uint32_t n_ports = lilv_plugin_get_num_ports(plugin);
+    int n_in = 0, n_out = 0;
+    float *in_buf[8], *out_buf[8];
+    float ctl[64] = {0}, arousal = 0.0f, valence = 0.0f;
+    for (uint32_t i = 0; i < n_ports && i < 64; i++) {
+        const LilvPort *port = lilv_plugin_get_port_by_index(plugin, i);
+        bool is_in = lilv_port_is_a(plugin, port, input);
+        const char *sym = lilv_node_as_string(lilv_port_get_symbol(plugin, port));
+        if (lilv_port_is_a(plugin, port, audio)) {
+            float *buf = calloc((size_t)block, sizeof *buf);
+            if (is_in && n_in < 8)
+                in_buf[n_in++] = buf;
+            else if (!is_in && n_out < 8)
+                out_buf[n_out++] = buf;
+            lilv_instance_connect_port(inst, i, buf);
+        } else if (lilv_port_is_a(plugin, port, control)) {
+            float *p = !strcmp(sym, "arousal")   ? &arousal
+                       : !strcmp(sym, "valence") ? &valence
+                                                 : &ctl[i];
+            lilv_instance_connect_port(inst, i, p);
+        } else if (lilv_port_is_a(plugin, port, atom)) {
+            lilv_instance_connect_port(inst, i, is_in ? a.control : a.notify);
+        } else {
+            lilv_instance_connect_port(inst, i, NULL);
+        }
+    }
+    lilv_node_free(audio);
+    lilv_node_free(control);
+    lilv_node_free(atom);
+    lilv_node_free(input);
+    if (n_in < 1 || (in_info.channels != n_in && in_info.channels != 1))
+        return fail("%s has %d channels, the plugin %d inputs", in_path, in_info.channels, n_in);
+
+    if (restore_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/state.ttl", restore_dir);
+        LilvState *st = lilv_state_new_from_file(world, &a.map, NULL, path);
+        if (!st)
+            return fail("cannot read state %s", path);
+        lilv_state_restore(st, inst, NULL, NULL, 0, features);
+        lilv_state_free(st);
+    }
+
+    SF_INFO out_info = in_info;
+    out_info.channels = n_out;
+    out_info.format = SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+    SNDFILE *out = sf_open(out_path, SFM_WRITE, &out_info);
+    if (!out)
+        return fail("%s: %s", out_path, sf_strerror(NULL));
+    FILE *csv = csv_path ? fopen(csv_path, "w") : NULL;
+    if (csv_path && !csv)
+        return fail("cannot write %s", csv_path);
+    if (csv)
+        fprintf(csv, "frames,arousal,valence\n");
+
+    lilv_instance_activate(inst);
+    if (model || get) {
+        control_clear(&a);
+        control_patch(&a, get, model);
+        lilv_instance_run(inst, 0);
+        read_notify(&a);
+        drain_worker(inst, worker);
+        /* One more empty cycle so a model change is reported on notify. */
+        control_clear(&a);
+        lilv_instance_run(inst, 0);
+        read_notify(&a);
+    }
+
+    float *frames = malloc((size_t)block * (size_t)in_info.channels * sizeof *frames);
+    float *inter = malloc((size_t)block * (size_t)n_out * sizeof *inter);
+    long long done = 0;
+    double t_sum = 0.0, t_max = 0.0;
+    long n_runs = 0;
+    long cap_runs = in_info.frames / block + 2;
+    double *t_all = malloc((size_t)cap_runs * sizeof *t_all);
+    sf_count_t got;
+    while ((got = sf_readf_float(in, frames, block)) > 0) {
+        for (sf_count_t j = 0; j < got; j++)
+            for (int c = 0; c < n_in; c++)
+                in_buf[c][j] = frames[j * in_info.channels + (in_info.channels == 1 ? 0 : c)];
+        control_clear(&a);
+        double t0 = now_us();
+        lilv_instance_run(inst, (uint32_t)got);
+        double dt = now_us() - t0;
+        t_sum += dt;
+        t_max = dt > t_max ? dt : t_max;
+        if (n_runs < cap_runs)
+            t_all[n_runs] = dt;
+        n_runs++;
+        read_notify(&a);
+        drain_worker(inst, worker);
+        for (sf_count_t j = 0; j < got; j++)
+            for (int c = 0; c < n_out; c++)
+                inter[j * n_out + c] = out_buf[c][j];
+        if (sf_writef_float(out, inter, got) != got)
+            return fail("%s: write failed", out_path);
+        done += got;
+        if (csv)
+            fprintf(csv, "%lld,%.9g,%.9g\n", done, arousal, valence);
+    }
+    lilv_instance_deactivate(inst);
+    drain_worker(inst, worker); /* what the last run() scheduled */
+    if (count_jobs)
+        printf("worker jobs=%d refused=%d\n", jobs, refused);
+    if (timing && n_runs) {
+        long n = n_runs < cap_runs ? n_runs : cap_runs;
+        qsort(t_all, (size_t)n, sizeof *t_all, cmp_double);
+        printf("run_us mean=%.3f p50=%.3f p99=%.3f p99.9=%.3f max=%.3f budget=%.3f block=%d "
+               "rate=%d runs=%ld\n",
+               t_sum / n_runs, t_all[n / 2], t_all[n * 99 / 100], t_all[n * 999 / 1000], t_max,
+               block * 1e6 / in_info.samplerate, block, in_info.samplerate, n_runs);
+    }
+    free(t_all);
+
+    if (save_dir) {
+        /* As jalv does: copy, link and save dir are the same. (With no link
+         * dir, lilv 0.24 removes a file referenced outside the save dir.) */
+        LilvState *st = lilv_state_new_from_instance(plugin, inst, &a.map, NULL, save_dir, save_dir,
+                                                     save_dir, NULL, NULL, 0, features);
+        if (!st || lilv_state_save(world, &a.map, &unmap, st, NULL, save_dir, "state.ttl"))
+            return fail("cannot save state to %s", save_dir);
+        lilv_state_free(st);
+    }
+
+    if (csv && fclose(csv))
+        return fail("cannot write %s", csv_path);
+    sf_close(out);
+    sf_close(in);
+    lilv_instance_free(inst);
+    lilv_world_free(world);
+    dlclose(keep);
+    for (int c = 0; c < n_in; c++)
+        free(in_buf[c]);
+    for (int c = 0; c < n_out; c++)
+        free(out_buf[c]);
+    free(frames);
+    free(inter);
+    free(a.control);
+    free(a.notify);
+    for (LV2_URID i = 0; i < n_uris; i++)
+        free(uri_table[i]);
+    free(uri_table);
+    return 0;
+}
