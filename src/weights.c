@@ -243,13 +243,14 @@ void weights_destroy(weights *w)
     free(w);
 }
 
-/* Binary search: index of name, or -(insertion point) - 1. */
-static int find_tensor(const weights *w, const char *name)
+/* Binary search over an array of structs sorted by their first member, a
+ * string: index of name, or -(insertion point) - 1. */
+static int find_sorted(const void *arr, int n, size_t elem, const char *name)
 {
-    int lo = 0, hi = w->nt;
+    int lo = 0, hi = n;
     while (lo < hi) {
         int mid = lo + (hi - lo) / 2;
-        int c = strcmp(w->t[mid].name, name);
+        int c = strcmp(*(char *const *)((const char *)arr + (size_t)mid * elem), name);
         if (c == 0)
             return mid;
         if (c < 0)
@@ -260,20 +261,14 @@ static int find_tensor(const weights *w, const char *name)
     return -lo - 1;
 }
 
+static int find_tensor(const weights *w, const char *name)
+{
+    return find_sorted(w->t, w->nt, sizeof *w->t, name);
+}
+
 static int find_meta(const weights *w, const char *key)
 {
-    int lo = 0, hi = w->nm;
-    while (lo < hi) {
-        int mid = lo + (hi - lo) / 2;
-        int c = strcmp(w->m[mid].key, key);
-        if (c == 0)
-            return mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -lo - 1;
+    return find_sorted(w->m, w->nm, sizeof *w->m, key);
 }
 
 static int grow(void **arr, int *cap, int need, size_t elem)
