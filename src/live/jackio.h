@@ -1,0 +1,69 @@
+/* jackio: the JACK side of `valar listen`.
+ *
+ * A client with audio inputs in_1, in_2 and a MIDI output midi_out. The
+ * process callback mixes the connected inputs to mono into the live engine
+ * and writes pending results as control changes (midicc) at the start of
+ * the period. Everything else (autoconnect, reporting buffer-size changes,
+ * xruns and server shutdown) happens on the caller's thread in jackio_poll. */
+#ifndef VALAR_JACKIO_H
+#define VALAR_JACKIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "live.h"
+#include "midicc.h"
+
+enum {
+    JACKIO_ERR_SERVER = -80, /* no server to connect to */
+    JACKIO_ERR_CLIENT = -81, /* server refused the client or a port */
+    JACKIO_GONE = -82,       /* the server shut down (jackio_poll) */
+    JACKIO_RATE = -83,       /* the sample rate changed (jackio_poll) */
+};
+
+typedef struct {
+    const char *name;   /* client name */
+    const char *server; /* NULL: $JACK_DEFAULT_SERVER or "default" */
+    int midi;           /* register midi_out */
+    midicc_config cc;
+    int quiet;
+    /* Sources for in_1/in_2: full port names, or client names meaning all
+     * of that client's audio outputs. The i-th port found goes to
+     * in_(i mod 2 + 1). Retried whenever ports appear. */
+    const char *const *connect;
+    int n_connect;
+    /* MIDI inputs (or clients) to connect midi_out to. */
+    const char *const *midi_connect;
+    int n_midi_connect;
+} jackio_config;
+
+typedef struct jackio jackio;
+
+/* Once, before anything else: route libjack's messages (also those of
+ * PortAudio's JACK host API) through our handlers, which print errors only
+ * with verbose >= 1 and info with verbose >= 2. */
+void jackio_init(int verbose);
+
+/* Open the client (never starts a server). JACKIO_ERR_SERVER when no server
+ * runs, JACKIO_ERR_CLIENT for other failures; msg says which. */
+int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen);
+void jackio_close(jackio *j);
+double jackio_rate(jackio *j);
+uint32_t jackio_buffer_size(jackio *j);
+const char *jackio_client_name(jackio *j);
+
+/* Activate with this engine and make the --connect connections. */
+int jackio_start(jackio *j, live *L, char *msg, size_t msglen);
+/* Deactivate: the callback no longer runs afterwards. */
+void jackio_stop(jackio *j);
+
+/* Housekeeping, every few tens of ms on the main thread. Returns 0,
+ * JACKIO_GONE (msg: the server's reason) or JACKIO_RATE (the engine must be
+ * rebuilt at jackio_rate). */
+int jackio_poll(jackio *j, char *msg, size_t msglen);
+
+/* MIDI events the port buffer had no room for, and xruns reported. */
+uint64_t jackio_midi_lost(jackio *j);
+uint64_t jackio_xruns(jackio *j);
+
+#endif

@@ -1,0 +1,57 @@
+/* output: where results go, on a thread of its own.
+ *
+ * The worker hands each result to output_push (a short mutex-protected
+ * queue, never the audio thread); the output thread sends it over OSC
+ * (liblo allocates and may block on TCP) and writes it to stdout (a pipe may
+ * block), so neither can stall the analysis.
+ *
+ * OSC address space (prefix default "/valar"):
+ *   <prefix>/arousal f    arousal
+ *   <prefix>/valence f    valence
+ *   <prefix>/frame fff    stream time of the segment start (s), arousal, valence
+ * Values are -1..1, or 0..1 with range01 ((x + 1) / 2). */
+#ifndef VALAR_OUTPUT_H
+#define VALAR_OUTPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analyzer.h"
+
+enum { OUTPUT_NONE = 0, OUTPUT_CSV, OUTPUT_JSON };
+
+enum {
+    OUTPUT_ERR_NOMEM = -100,
+    OUTPUT_ERR_OSC = -101, /* bad OSC URL or prefix, or built without liblo */
+    OUTPUT_ERR_THREAD = -102,
+};
+
+typedef struct {
+    const char *osc_url; /* NULL: no OSC */
+    const char *prefix;  /* "/valar" */
+    int range01;
+    int format; /* OUTPUT_NONE, OUTPUT_CSV, OUTPUT_JSON lines on stdout */
+    long count; /* stop after this many results; 0 = never */
+    int quiet;
+} output_config;
+
+typedef struct output output;
+
+int output_create(const output_config *c, output **out, char *msg, size_t msglen);
+/* Sends what is still queued, then stops the thread. */
+void output_destroy(output *o);
+
+/* analyzer_cb-compatible: user is the output. Never blocks for long; when
+ * the queue is full the oldest result is dropped and counted. */
+void output_push(void *user, const analyzer_result *r);
+
+/* 1 once count results were written, or stdout was closed (EPIPE): time to
+ * stop. */
+int output_finished(output *o);
+/* Non-zero if writing stdout failed for another reason than a closed pipe. */
+int output_write_error(output *o);
+uint64_t output_written(output *o);
+uint64_t output_dropped(output *o);
+uint64_t output_osc_errors(output *o);
+
+#endif

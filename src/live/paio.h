@@ -1,0 +1,46 @@
+/* paio: PortAudio input for `valar listen` when there is no JACK server.
+ *
+ * Opens an input stream of up to two channels (non-interleaved float) whose
+ * callback hands the buffers to live_capture. No MIDI out here: that is
+ * JACK's. */
+#ifndef VALAR_PAIO_H
+#define VALAR_PAIO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "live.h"
+
+enum {
+    PAIO_ERR_INIT = -90,
+    PAIO_ERR_DEVICE = -91, /* no such input device */
+    PAIO_ERR_STREAM = -92, /* the device refused the stream */
+    PAIO_GONE = -93,       /* the stream stopped by itself (device lost) */
+};
+
+typedef struct {
+    const char *device;   /* index, or part of the name (case-insensitive); NULL = default */
+    double rate;          /* 0 = the device's default rate */
+    unsigned long period; /* frames per callback; 0 = PortAudio's choice */
+} paio_config;
+
+typedef struct paio paio;
+
+/* verbose: let ALSA print its device-probing messages. */
+void paio_init(int verbose);
+
+/* Print the input devices (index, name, host API, channels, default rate). */
+int paio_list_devices(FILE *f, char *msg, size_t msglen);
+
+int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen);
+void paio_close(paio *p);
+double paio_rate(const paio *p);
+const char *paio_device_name(const paio *p);
+int paio_channels(const paio *p);
+
+int paio_start(paio *p, live *L, char *msg, size_t msglen);
+void paio_stop(paio *p);
+/* 0 while the stream runs, PAIO_GONE (msg says why) when it has stopped. */
+int paio_poll(paio *p, char *msg, size_t msglen);
+
+#endif
