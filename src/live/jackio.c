@@ -261,12 +261,20 @@ static void say_connected(jackio *j, const char *from, const char *to)
 }
 
 /* Make every --connect / --midi-connect connection that is possible now;
- * ones that already exist are left alone. */
-static void autoconnect(jackio *j)
+ * ones that already exist are left alone. With say_missing, also note each
+ * source that is not there yet (once, at start: later ones are retried
+ * quietly as ports appear). */
+static void autoconnect(jackio *j, int say_missing)
 {
+    const int say = say_missing && !j->cfg.quiet;
     int idx = 0;
     for (int s = 0; s < j->cfg.n_connect; s++) {
         const char **src = resolve(j, j->cfg.connect[s], JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput);
+        if (!src && say)
+            fprintf(stderr,
+                    "valar listen: note: no audio output port or client '%s' yet; "
+                    "will connect when it appears\n",
+                    j->cfg.connect[s]);
         for (size_t i = 0; src && src[i]; i++, idx++) {
             jack_port_t *dst = j->in[idx % N_IN];
             if (jack_port_connected_to(dst, src[i]))
@@ -279,35 +287,17 @@ static void autoconnect(jackio *j)
     for (int s = 0; j->midi && s < j->cfg.n_midi_connect; s++) {
         const char **dst =
             resolve(j, j->cfg.midi_connect[s], JACK_DEFAULT_MIDI_TYPE, JackPortIsInput);
+        if (!dst && say)
+            fprintf(stderr,
+                    "valar listen: note: no MIDI input port or client '%s' yet; "
+                    "will connect when it appears\n",
+                    j->cfg.midi_connect[s]);
         for (size_t i = 0; dst && dst[i]; i++) {
             if (jack_port_connected_to(j->midi, dst[i]))
                 continue;
             if (jack_connect(j->client, jack_port_name(j->midi), dst[i]) == 0)
                 say_connected(j, jack_port_name(j->midi), dst[i]);
         }
-        jack_free(dst);
-    }
-}
-
-static void report_missing(jackio *j)
-{
-    for (int s = 0; s < j->cfg.n_connect; s++) {
-        const char **src = resolve(j, j->cfg.connect[s], JACK_DEFAULT_AUDIO_TYPE, JackPortIsOutput);
-        if (!src && !j->cfg.quiet)
-            fprintf(stderr,
-                    "valar listen: note: no audio output port or client '%s' yet; "
-                    "will connect when it appears\n",
-                    j->cfg.connect[s]);
-        jack_free(src);
-    }
-    for (int s = 0; j->midi && s < j->cfg.n_midi_connect; s++) {
-        const char **dst =
-            resolve(j, j->cfg.midi_connect[s], JACK_DEFAULT_MIDI_TYPE, JackPortIsInput);
-        if (!dst && !j->cfg.quiet)
-            fprintf(stderr,
-                    "valar listen: note: no MIDI input port or client '%s' yet; "
-                    "will connect when it appears\n",
-                    j->cfg.midi_connect[s]);
         jack_free(dst);
     }
 }
@@ -323,8 +313,7 @@ int jackio_start(jackio *j, live *L, char *msg, size_t msglen)
     }
     j->active = 1;
     atomic_store(&j->ports_new, 0);
-    autoconnect(j);
-    report_missing(j);
+    autoconnect(j, 1);
     return 0;
 }
 
@@ -354,6 +343,6 @@ int jackio_poll(jackio *j, char *msg, size_t msglen)
             fprintf(stderr, "valar listen: JACK buffer size now %u frames\n", bs);
     }
     if (j->active && atomic_exchange(&j->ports_new, 0))
-        autoconnect(j);
+        autoconnect(j, 0);
     return 0;
 }

@@ -431,8 +431,8 @@ static weights *load_model(const options *o, char *path, size_t pathlen)
     return w;
 }
 
-/* What ended a session. */
-enum { END_SIGNAL, END_FINISHED, END_LOST, END_ERROR };
+/* What ended a session (END_RUNNING: nothing yet). */
+enum { END_RUNNING, END_SIGNAL, END_FINISHED, END_LOST, END_ERROR };
 
 typedef struct {
     const options *o;
@@ -440,10 +440,25 @@ typedef struct {
     output *out;
     sigset_t sigs;
     int got_signal;
+    live *L; /* the engine running now, if any */
     uint64_t results, dropped, xruns, midi_lost;
     live_stats last;
     int have_stats;
+    uint64_t drops_said; /* warn_drops */
+    time_t drops_said_at;
 } app;
+
+/* An audio backend as the session code sees it. */
+typedef struct backend_ops backend_ops;
+struct backend_ops {
+    void *io;
+    /* Feed L from the audio callback; msg says why not. */
+    int (*start)(void *io, live *L, char *msg, size_t msglen);
+    /* Afterwards the callback no longer runs. */
+    void (*stop)(void *io);
+    /* Every POLL_MS: END_RUNNING, or why the session ends (having said so). */
+    int (*poll)(app *a, const backend_ops *b);
+};
 
 /* Wait up to ms for SIGINT/SIGTERM; 1 if one came. */
 static int wait_signal(app *a, int ms)
@@ -457,7 +472,27 @@ static int wait_signal(app *a, int ms)
     return 0;
 }
 
-static live *make_engine(app *a, double rate, int midi)
+/* Stop the backend, then the engine (which analyses what is still queued),
+ * and add up its figures: several engines per run with --reconnect or rate
+ * changes. */
+static void stop_engine(app *a, const backend_ops *b)
+{
+    b->stop(b->io);
+    if (!a->L)
+        return;
+    live_stop(a->L);
+    live_stats s;
+    live_get_stats(a->L, &s);
+    a->results += s.results;
+    a->dropped += s.dropped;
+    a->last = s;
+    a->have_stats = 1;
+    live_destroy(a->L);
+    a->L = NULL;
+}
+
+/* A new engine at rate in a->L, fed by b. 0, or -1 having said why. */
+static int start_engine(app *a, const backend_ops *b, double rate, int midi)
 {
     live_config lc = {0};
     lc.midi = midi;
@@ -470,50 +505,87 @@ static live *make_engine(app *a, double rate, int midi)
     lc.result_cb = output_push;
     lc.user = a->out;
     char msg[512];
-    live *L;
-    int err = live_create(a->w, rate, &lc, &L, msg, sizeof msg);
-    if (!err && (err = live_start(L)) != 0)
+    int err = live_create(a->w, rate, &lc, &a->L, msg, sizeof msg);
+    if (!err && (err = live_start(a->L)) != 0)
         snprintf(msg, sizeof msg, "%s", live_strerror(err));
     if (err) {
         fprintf(stderr, "valar listen: at %.0f Hz: %s\n", rate, msg);
-        live_destroy(L);
-        return NULL;
+        live_destroy(a->L);
+        a->L = NULL;
+        return -1;
     }
-    return L;
+    if (b->start(b->io, a->L, msg, sizeof msg)) {
+        fprintf(stderr, "valar listen: %s\n", msg);
+        stop_engine(a, b);
+        return -1;
+    }
+    return 0;
 }
 
-/* Add up an engine's figures before it goes away (several per run with
- * --reconnect or rate changes). */
-static void retire_engine(app *a, live *L)
+/* At most once a second, when more samples were dropped (all engines). */
+static void warn_drops(app *a)
 {
-    if (!L)
-        return;
-    live_stop(L);
-    live_stats s;
-    live_get_stats(L, &s);
-    a->results += s.results;
-    a->dropped += s.dropped;
-    a->last = s;
-    a->have_stats = 1;
-    live_destroy(L);
-}
-
-static void warn_drops(app *a, live *L, uint64_t *seen, time_t *last)
-{
-    uint64_t d = live_dropped(L);
+    uint64_t d = a->dropped + live_dropped(a->L);
     time_t now = time(NULL);
-    if (d != *seen && now != *last) {
+    if (d != a->drops_said && now != a->drops_said_at) {
         if (!a->o->quiet)
             fprintf(stderr,
                     "valar listen: warning: %llu samples dropped so far (the analysis fell "
                     "behind)\n",
                     (unsigned long long)d);
-        *seen = d;
-        *last = now;
+        a->drops_said = d;
+        a->drops_said_at = now;
+    }
+}
+
+/* The main thread's part of a session, for either backend. */
+static int run_session(app *a, const backend_ops *b)
+{
+    for (;;) {
+        if (wait_signal(a, POLL_MS))
+            return END_SIGNAL;
+        if (output_finished(a->out))
+            return END_FINISHED;
+        int end = b->poll(a, b);
+        if (end != END_RUNNING)
+            return end;
+        warn_drops(a);
     }
 }
 
 #ifdef VALAR_HAVE_JACK
+static int jack_start(void *io, live *L, char *msg, size_t msglen)
+{
+    return jackio_start(io, L, msg, msglen);
+}
+
+static void jack_stop(void *io)
+{
+    jackio_stop(io);
+}
+
+static int jack_poll(app *a, const backend_ops *b)
+{
+    jackio *j = b->io;
+    char msg[512];
+    int r = jackio_poll(j, msg, sizeof msg);
+    if (r == JACKIO_GONE) {
+        fprintf(stderr, "valar listen: the JACK server shut down (%s)%s\n", msg,
+                a->o->reconnect ? "; waiting for it to come back" : "");
+        return END_LOST;
+    }
+    if (r == JACKIO_RATE) {
+        /* Rebuild the engine at the new rate: a new stream. */
+        stop_engine(a, b);
+        if (!a->o->quiet)
+            fprintf(stderr, "valar listen: sample rate now %.0f Hz; restarting the stream\n",
+                    jackio_rate(j));
+        if (start_engine(a, b, jackio_rate(j), a->o->midi))
+            return END_ERROR;
+    }
+    return END_RUNNING;
+}
+
 static int run_jack(app *a, int *fallback)
 {
     const options *o = a->o;
@@ -528,7 +600,7 @@ static int run_jack(app *a, int *fallback)
     jc.midi_connect = o->midi_connect;
     jc.n_midi_connect = o->n_midi_connect;
     char msg[512];
-    int end = END_ERROR, sessions = 0, waiting_said = 0;
+    int sessions = 0, waiting_said = 0;
     for (;;) {
         jackio *j;
         int err = jackio_open(&jc, &j, msg, sizeof msg);
@@ -551,12 +623,9 @@ static int run_jack(app *a, int *fallback)
             return sessions ? END_LOST : END_ERROR;
         }
         waiting_said = 0;
-        live *L = make_engine(a, jackio_rate(j), o->midi);
-        if (!L || jackio_start(j, L, msg, sizeof msg)) {
-            if (L)
-                fprintf(stderr, "valar listen: %s\n", msg);
+        const backend_ops b = {j, jack_start, jack_stop, jack_poll};
+        if (start_engine(a, &b, jackio_rate(j), o->midi)) {
             jackio_close(j);
-            retire_engine(a, L);
             return END_ERROR;
         }
         if (!o->quiet) {
@@ -571,107 +640,66 @@ static int run_jack(app *a, int *fallback)
                         o->cc.fine14 ? " (14-bit, LSB on CC+32)" : "");
         }
         sessions++;
-        uint64_t seen = 0;
-        time_t last = 0;
-        int lost = 0;
-        for (;;) {
-            if (wait_signal(a, POLL_MS)) {
-                end = END_SIGNAL;
-                break;
-            }
-            if (output_finished(a->out)) {
-                end = END_FINISHED;
-                break;
-            }
-            int r = jackio_poll(j, msg, sizeof msg);
-            if (r == JACKIO_GONE) {
-                fprintf(stderr, "valar listen: the JACK server shut down (%s)%s\n", msg,
-                        o->reconnect ? "; waiting for it to come back" : "");
-                lost = 1;
-                waiting_said = 1; /* just said so */
-                break;
-            }
-            if (r == JACKIO_RATE) {
-                /* Rebuild the engine at the new rate: a new stream. */
-                jackio_stop(j);
-                retire_engine(a, L);
-                if (!o->quiet)
-                    fprintf(stderr,
-                            "valar listen: sample rate now %.0f Hz; restarting the stream\n",
-                            jackio_rate(j));
-                L = make_engine(a, jackio_rate(j), o->midi);
-                if (!L || jackio_start(j, L, msg, sizeof msg)) {
-                    jackio_close(j);
-                    retire_engine(a, L);
-                    return END_ERROR;
-                }
-                continue;
-            }
-            warn_drops(a, L, &seen, &last);
-        }
-        if (!lost) {
+        int end = run_session(a, &b);
+        if (end == END_SIGNAL || end == END_FINISHED) {
             /* Let the callback send MIDI for results already made. */
-            for (int i = 0; i < 20 && live_midi_pending(L); i++) {
+            for (int i = 0; i < 20 && live_midi_pending(a->L); i++) {
                 struct timespec t = {0, 10000000L};
                 nanosleep(&t, NULL);
             }
         }
-        jackio_stop(j);
+        stop_engine(a, &b);
         a->xruns += jackio_xruns(j);
         a->midi_lost += jackio_midi_lost(j);
-        retire_engine(a, L);
         jackio_close(j);
-        if (!lost)
+        if (end != END_LOST || !o->reconnect)
             return end;
-        if (!o->reconnect)
-            return END_LOST;
+        waiting_said = 1; /* jack_poll said we wait */
     }
 }
 #endif
 
 #ifdef VALAR_HAVE_PORTAUDIO
+static int pa_start(void *io, live *L, char *msg, size_t msglen)
+{
+    return paio_start(io, L, msg, msglen);
+}
+
+static void pa_stop(void *io)
+{
+    paio_stop(io);
+}
+
+static int pa_poll(app *a, const backend_ops *b)
+{
+    (void)a;
+    char msg[512];
+    if (paio_poll(b->io, msg, sizeof msg)) {
+        fprintf(stderr, "valar listen: %s\n", msg);
+        return END_LOST;
+    }
+    return END_RUNNING;
+}
+
 static int run_portaudio(app *a)
 {
-    const options *o = a->o;
-    paio_config pc = {o->device, o->rate, (unsigned long)o->period};
+    paio_config pc = {a->o->device, a->o->rate, (unsigned long)a->o->period};
     char msg[512];
     paio *p;
     if (paio_open(&pc, &p, msg, sizeof msg)) {
         fprintf(stderr, "valar listen: %s\n", msg);
         return END_ERROR;
     }
-    live *L = make_engine(a, paio_rate(p), 0);
-    if (!L || paio_start(p, L, msg, sizeof msg)) {
-        if (L)
-            fprintf(stderr, "valar listen: %s\n", msg);
+    const backend_ops b = {p, pa_start, pa_stop, pa_poll};
+    if (start_engine(a, &b, paio_rate(p), 0)) {
         paio_close(p);
-        retire_engine(a, L);
         return END_ERROR;
     }
-    if (!o->quiet)
+    if (!a->o->quiet)
         fprintf(stderr, "valar listen: PortAudio input '%s', %d channel(s) at %.0f Hz\n",
                 paio_device_name(p), paio_channels(p), paio_rate(p));
-    int end;
-    uint64_t seen = 0;
-    time_t last = 0;
-    for (;;) {
-        if (wait_signal(a, POLL_MS)) {
-            end = END_SIGNAL;
-            break;
-        }
-        if (output_finished(a->out)) {
-            end = END_FINISHED;
-            break;
-        }
-        if (paio_poll(p, msg, sizeof msg)) {
-            fprintf(stderr, "valar listen: %s\n", msg);
-            end = END_LOST;
-            break;
-        }
-        warn_drops(a, L, &seen, &last);
-    }
-    paio_stop(p);
-    retire_engine(a, L);
+    int end = run_session(a, &b);
+    stop_engine(a, &b);
     paio_close(p);
     return end;
 }
@@ -765,7 +793,6 @@ int listen_main(int argc, char **argv)
                 o.range01 ? ", values 0..1" : "");
 
     int end = END_ERROR;
-    const char *backend = "JACK";
 #ifdef VALAR_HAVE_JACK
     if (o.backend != BACKEND_PORTAUDIO) {
         int fallback = 0;
@@ -783,28 +810,24 @@ int listen_main(int argc, char **argv)
     }
 #endif
 #ifdef VALAR_HAVE_PORTAUDIO
-    if (o.backend == BACKEND_PORTAUDIO) {
-        backend = "PortAudio";
+    if (o.backend == BACKEND_PORTAUDIO)
         end = run_portaudio(&a);
-    }
 #endif
+    const int jack = o.backend != BACKEND_PORTAUDIO; /* what ran, after any fallback */
 
     int write_error = output_write_error(a.out);
     output_destroy(a.out); /* sends what is queued */
-    if (!o.quiet) {
+    if (!o.quiet && end != END_ERROR) {
         const char *why = end == END_SIGNAL     ? strsignal(a.got_signal)
                           : end == END_FINISHED ? "done"
-                          : end == END_LOST
-                              ? (*backend == 'J' ? "JACK server gone" : "audio device stopped")
-                              : "error";
-        if (end != END_ERROR) {
-            fprintf(stderr, "valar listen: stopped (%s): %llu results, %llu samples dropped", why,
-                    (unsigned long long)a.results, (unsigned long long)a.dropped);
-            if (*backend == 'J')
-                fprintf(stderr, ", %llu xruns, %llu MIDI events lost", (unsigned long long)a.xruns,
-                        (unsigned long long)a.midi_lost);
-            fprintf(stderr, "\n");
-        }
+                          : jack                ? "JACK server gone"
+                                                : "audio device stopped";
+        fprintf(stderr, "valar listen: stopped (%s): %llu results, %llu samples dropped", why,
+                (unsigned long long)a.results, (unsigned long long)a.dropped);
+        if (jack)
+            fprintf(stderr, ", %llu xruns, %llu MIDI events lost", (unsigned long long)a.xruns,
+                    (unsigned long long)a.midi_lost);
+        fprintf(stderr, "\n");
     }
     if (o.stats && a.have_stats) {
         /* To stderr like the other notes, but not silenced by --quiet. */
