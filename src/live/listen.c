@@ -815,8 +815,10 @@ int listen_main(int argc, char **argv)
 #endif
     const int jack = o.backend != BACKEND_PORTAUDIO; /* what ran, after any fallback */
 
-    int write_error = output_write_error(a.out);
-    output_destroy(a.out); /* sends what is queued */
+    output_stop(a.out); /* sends what is queued */
+    const int write_error = output_write_error(a.out);
+    const uint64_t out_dropped = output_dropped(a.out), osc_errors = output_osc_errors(a.out);
+    output_destroy(a.out);
     if (!o.quiet && end != END_ERROR) {
         const char *why = end == END_SIGNAL     ? strsignal(a.got_signal)
                           : end == END_FINISHED ? "done"
@@ -827,6 +829,12 @@ int listen_main(int argc, char **argv)
         if (jack)
             fprintf(stderr, ", %llu xruns, %llu MIDI events lost", (unsigned long long)a.xruns,
                     (unsigned long long)a.midi_lost);
+        /* Only when they happened: a slow receiver or a dead OSC target. */
+        if (out_dropped)
+            fprintf(stderr, ", %llu results not sent (output queue full)",
+                    (unsigned long long)out_dropped);
+        if (osc_errors)
+            fprintf(stderr, ", %llu results not sent over OSC", (unsigned long long)osc_errors);
         fprintf(stderr, "\n");
     }
     if (o.stats && a.have_stats) {

@@ -179,17 +179,23 @@ int output_create(const output_config *c, output **out, char *msg, size_t msglen
     return 0;
 }
 
+void output_stop(output *o)
+{
+    if (!o || !o->thread_ok)
+        return;
+    pthread_mutex_lock(&o->lock);
+    o->stop = 1;
+    pthread_cond_signal(&o->wake);
+    pthread_mutex_unlock(&o->lock);
+    pthread_join(o->thread, NULL);
+    o->thread_ok = 0;
+}
+
 void output_destroy(output *o)
 {
     if (!o)
         return;
-    if (o->thread_ok) {
-        pthread_mutex_lock(&o->lock);
-        o->stop = 1;
-        pthread_cond_signal(&o->wake);
-        pthread_mutex_unlock(&o->lock);
-        pthread_join(o->thread, NULL);
-    }
+    output_stop(o);
 #ifdef VALAR_HAVE_OSC
     if (o->addr)
         lo_address_free(o->addr);
@@ -222,11 +228,6 @@ int output_finished(output *o)
 int output_write_error(output *o)
 {
     return atomic_load(&o->write_error);
-}
-
-uint64_t output_written(output *o)
-{
-    return atomic_load(&o->written);
 }
 
 uint64_t output_dropped(output *o)

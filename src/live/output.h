@@ -39,6 +39,8 @@ typedef struct output output;
 
 int output_create(const output_config *c, output **out, char *msg, size_t msglen);
 /* Sends what is still queued, then stops the thread. */
+/* Send what is queued, then end the thread (output_destroy does this too). */
+void output_stop(output *o);
 void output_destroy(output *o);
 
 /* analyzer_cb-compatible: user is the output. Never blocks for long; when
@@ -50,7 +52,7 @@ void output_push(void *user, const analyzer_result *r);
 int output_finished(output *o);
 /* Non-zero if writing stdout failed for another reason than a closed pipe. */
 int output_write_error(output *o);
-uint64_t output_written(output *o);
+/* Results the output queue had no room for; OSC sends that failed. */
 uint64_t output_dropped(output *o);
 uint64_t output_osc_errors(output *o);
 

@@ -558,6 +558,21 @@ def check_options():
               "the 4 events of a result share one frame time")
         info("MIDI latency after the segment's end (ms): " + " ".join(f"{d / 48:.1f}" for d in late))
 
+    # An OSC receiver that is not there (TCP, nobody listening): said once,
+    # counted in the summary line, and the analysis carries on.
+    dead = free_port(socket.SOCK_STREAM)
+    pl = jplay(jack, wav, "jplay-dead", "-n", "jdead")
+    v = listen(jack, "listen-dead", "--name", "dead", "--wait", "--count", "2", "--no-midi",
+               "--connect", "jdead", "--osc-tcp", "--osc-port", str(dead))
+    try:
+        rc = v.wait(90)
+    except subprocess.TimeoutExpired:
+        rc = None
+    finish(pl)
+    err = text(v, "err")
+    check(rc == 0 and err.count("cannot send to") == 1 and "2 results not sent over OSC" in err,
+          f"dead OSC receiver: one warning, counted in the summary (rc {rc})")
+
 
 def check_alloc():
     out = os.path.join(WORK, "alloc.txt")
