@@ -98,7 +98,7 @@ static int make(const char *path, int offline, const melspec_config *fc, const f
         }
         const int G = offline ? 2 * H : H;
         snprintf(name, sizeof name, "%s.maxout.weight", p);
-        err |= add_random(w, name, 3, 1, K, G, 0.3);
+        err |= add_random(w, name, 3, 1, K, G, 0.2);
         snprintf(name, sizeof name, "%s.maxout.bias", p);
         err |= add_random(w, name, 2, 1, K, 0, 0.1);
     }
