@@ -16,7 +16,14 @@
  *                   run() retries)
  *
  * The model path is saved with the state extension. Hosts without urid:map
- * (lv2apply) get the default model and no parameter. */
+ * (lv2apply) get the default model and no parameter.
+ *
+ * MIDI out: every result is also sent as control changes (midicc.h, the
+ * same bytes `valar listen` sends on JACK MIDI), so DAWs that record MIDI
+ * but cannot record plugin output ports get the curve onto the timeline.
+ * The events are timed within the block: the input is pushed in PUSH_FRAMES
+ * pieces and a result is stamped with the last frame of the piece in which
+ * its segment completed (at most PUSH_FRAMES - 1 frames late). */
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,6 +40,7 @@
 #include <lv2/core/lv2.h>
 #include <lv2/log/log.h>
 #include <lv2/log/logger.h>
+#include <lv2/midi/midi.h>
 #include <lv2/patch/patch.h>
 #include <lv2/state/state.h>
 #include <lv2/urid/urid.h>
@@ -43,6 +51,7 @@
 #endif
 
 #include "analyzer.h"
+#include "midicc.h"
 #include "modelpath.h"
 #include "rtcheck.h"
 #include "weights.h"
@@ -52,12 +61,33 @@
 #define VALAR_MONO_URI VALAR_URI "mono"
 #define VALAR_MODEL_URI VALAR_URI "model"
 
-#define MIX_FRAMES 512 /* stereo frames mixed down per analyzer_push */
+/* Frames per analyzer_push: the resolution of the MIDI event times. */
+#define PUSH_FRAMES 32
 #define MODEL_PATH_MAX 4096
 
 /* Port indices. The mono variant has one audio port each way, so every
- * index after the audio ports is shifted down by two. */
-enum { P_IN_L, P_IN_R, P_OUT_L, P_OUT_R, P_AROUSAL, P_VALENCE, P_CONTROL, P_NOTIFY, P_COUNT };
+ * index after the audio ports is shifted down by two. The MIDI ports came
+ * later (lv2:minorVersion 2) and go last, so the older ports keep their
+ * indices. */
+enum {
+    P_IN_L,
+    P_IN_R,
+    P_OUT_L,
+    P_OUT_R,
+    P_AROUSAL,
+    P_VALENCE,
+    P_CONTROL,
+    P_NOTIFY,
+    P_MIDI_OUT,
+    P_MIDI_CHANNEL,
+    P_CC_AROUSAL,
+    P_CC_VALENCE,
+    P_CC_14BIT,
+    P_COUNT
+};
+
+/* One MIDI event in a sequence: header, 3 bytes padded to 8. */
+#define MIDI_EVENT_BYTES (sizeof(LV2_Atom_Event) + 8)
 
 enum { MSG_LOAD = 1, MSG_FREE, MSG_LOADED };
 
@@ -87,6 +117,7 @@ typedef struct {
     LV2_URID patch_property;
     LV2_URID patch_value;
     LV2_URID valar_model;
+    LV2_URID midi_MidiEvent;
 } uris;
 
 typedef struct {
@@ -97,18 +128,26 @@ typedef struct {
     float *valence_port;
     const LV2_Atom_Sequence *control;
     LV2_Atom_Sequence *notify;
+    LV2_Atom_Sequence *midi_out;
+    const float *midi_channel_port, *cc_arousal_port, *cc_valence_port, *cc_14bit_port;
 
     LV2_URID_Map *map; /* NULL: no parameter, no state */
     LV2_Worker_Schedule *schedule;
     LV2_Log_Logger logger;
     LV2_Atom_Forge forge;
+    LV2_Atom_Forge midi_forge; /* open on midi_out during analyze() */
+    LV2_Atom_Forge_Frame midi_seq;
+    bool midi_open;
+    midicc_config cc; /* this block's settings */
+    bool cc_valid;
+    uint32_t push_last; /* last frame of the piece being pushed */
     uris u;
 
     double rate;
     analyzer *an;
     /* Old analyzers the worker queue had no room for; run() retries. */
     analyzer *garbage[4];
-    float mix[MIX_FRAMES];
+    float mix[PUSH_FRAMES];
     float arousal, valence;
     bool notify_model; /* send patch:Set of the model on the next run() */
 
@@ -218,7 +257,9 @@ static void map_uris(valar_plugin *p)
     p->u.patch_property = m->map(m->handle, LV2_PATCH__property);
     p->u.patch_value = m->map(m->handle, LV2_PATCH__value);
     p->u.valar_model = m->map(m->handle, VALAR_MODEL_URI);
+    p->u.midi_MidiEvent = m->map(m->handle, LV2_MIDI__MidiEvent);
     lv2_atom_forge_init(&p->forge, m);
+    lv2_atom_forge_init(&p->midi_forge, m);
 }
 
 static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *bundle,
@@ -281,6 +322,21 @@ static void connect_port(LV2_Handle h, uint32_t port, void *data)
     case P_NOTIFY:
         p->notify = data;
         break;
+    case P_MIDI_OUT:
+        p->midi_out = data;
+        break;
+    case P_MIDI_CHANNEL:
+        p->midi_channel_port = data;
+        break;
+    case P_CC_AROUSAL:
+        p->cc_arousal_port = data;
+        break;
+    case P_CC_VALENCE:
+        p->cc_valence_port = data;
+        break;
+    case P_CC_14BIT:
+        p->cc_14bit_port = data;
+        break;
     default:
         break;
     }
@@ -294,11 +350,69 @@ static void activate(LV2_Handle h)
     p->notify_model = true;
 }
 
+/* A control input as an integer in lo..hi; unconnected or NaN: def. */
+static int int_port(const float *port, int lo, int hi, int def)
+{
+    if (!port || !(*port == *port))
+        return def;
+    float x = *port;
+    return x <= (float)lo ? lo : x >= (float)hi ? hi : (int)(x + 0.5f);
+}
+
+/* The MIDI settings for this block. An invalid combination (both values
+ * on one controller, or a 14-bit pair above CC 31) sends nothing rather
+ * than something the user did not ask for. */
+static void read_cc_config(valar_plugin *p)
+{
+    midicc_config d;
+    midicc_config_default(&d);
+    p->cc.channel = int_port(p->midi_channel_port, 1, 16, d.channel);
+    p->cc.cc_arousal = int_port(p->cc_arousal_port, 0, 119, d.cc_arousal);
+    p->cc.cc_valence = int_port(p->cc_valence_port, 0, 119, d.cc_valence);
+    p->cc.fine14 = p->cc_14bit_port && *p->cc_14bit_port > 0.0f; /* lv2:toggled */
+    p->cc_valid = midicc_config_valid(&p->cc);
+}
+
+/* The host passes the buffer's capacity in atom.size; we fill it with an
+ * (empty) sequence that on_result appends to. */
+static void open_midi(valar_plugin *p)
+{
+    LV2_Atom_Forge *f = &p->midi_forge;
+    lv2_atom_forge_set_buffer(f, (uint8_t *)p->midi_out, p->midi_out->atom.size);
+    p->midi_open = lv2_atom_forge_sequence_head(f, &p->midi_seq, 0) != 0;
+}
+
+static void close_midi(valar_plugin *p)
+{
+    if (p->midi_open)
+        lv2_atom_forge_pop(&p->midi_forge, &p->midi_seq);
+    p->midi_open = false;
+}
+
+/* All control changes of one result, or none if they do not fit: a
+ * 14-bit pair must not be cut in half. */
+static void send_cc(valar_plugin *p, uint32_t frame, float arousal, float valence)
+{
+    if (!p->midi_open || !p->cc_valid)
+        return;
+    unsigned char msg[4][3];
+    int k = midicc_encode(&p->cc, arousal, valence, msg);
+    LV2_Atom_Forge *f = &p->midi_forge;
+    if (f->size - f->offset < (uint32_t)k * MIDI_EVENT_BYTES)
+        return;
+    for (int i = 0; i < k; i++) {
+        lv2_atom_forge_frame_time(f, frame);
+        lv2_atom_forge_atom(f, 3, p->u.midi_MidiEvent);
+        lv2_atom_forge_write(f, msg[i], 3);
+    }
+}
+
 static void on_result(void *user, const analyzer_result *r)
 {
     valar_plugin *p = user;
     p->arousal = r->arousal;
     p->valence = r->valence;
+    send_cc(p, p->push_last, r->arousal, r->valence);
 }
 
 /* A patch:Set of valar:model with an atom:Path value: hand the path to the
@@ -361,20 +475,23 @@ static void write_notify(valar_plugin *p)
     lv2_atom_forge_pop(f, &seq);
 }
 
+/* In PUSH_FRAMES pieces, so on_result knows where in the block it is (the
+ * analysis does not depend on how the input is split). */
 static void analyze(valar_plugin *p, uint32_t n)
 {
-    if (p->channels == 1) {
-        analyzer_push(p->an, p->in[0], n, on_result, p);
-        return;
-    }
-    /* The same mixdown as audiofile_read_mono, so results equal
-     * `valar analyze --streaming` on the same audio. */
     for (uint32_t done = 0; done < n;) {
-        uint32_t k = n - done < MIX_FRAMES ? n - done : MIX_FRAMES;
-        const float *l = p->in[0] + done, *r = p->in[1] + done;
-        for (uint32_t i = 0; i < k; i++)
-            p->mix[i] = (l[i] + r[i]) / 2.0f;
-        analyzer_push(p->an, p->mix, k, on_result, p);
+        uint32_t k = n - done < PUSH_FRAMES ? n - done : PUSH_FRAMES;
+        p->push_last = done + k - 1;
+        if (p->channels == 1) {
+            analyzer_push(p->an, p->in[0] + done, k, on_result, p);
+        } else {
+            /* The same mixdown as audiofile_read_mono, so results equal
+             * `valar analyze --streaming` on the same audio. */
+            const float *l = p->in[0] + done, *r = p->in[1] + done;
+            for (uint32_t i = 0; i < k; i++)
+                p->mix[i] = (l[i] + r[i]) / 2.0f;
+            analyzer_push(p->an, p->mix, k, on_result, p);
+        }
         done += k;
     }
 }
@@ -421,9 +538,13 @@ static void run(LV2_Handle h, uint32_t n)
         read_control(p);
     if (p->map && p->notify)
         write_notify(p);
+    read_cc_config(p);
+    if (p->map && p->midi_out)
+        open_midi(p);
     bool have_input = p->in[0] && (p->channels == 1 || p->in[1]);
     if (have_input && n)
         analyze(p, n);
+    close_midi(p);
     pass_through(p, n);
     if (p->arousal_port)
         *p->arousal_port = p->arousal;

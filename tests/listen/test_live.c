@@ -1,5 +1,5 @@
 /* Unit tests of the live engine (src/live/live.c) and the CC encoder
- * (src/live/midicc.c) without an audio server: a thread plays the audio
+ * (src/midicc.c) without an audio server: a thread plays the audio
  * callback, feeding live_capture in odd block sizes, and the results must be
  * exactly those of the analyzer run directly on the same mono mix. */
 #include <math.h>

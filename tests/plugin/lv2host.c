@@ -13,6 +13,15 @@
  *     -F N      refuse the first N schedule_work calls made from
  *               work_response (a full worker queue); at the end print
  *               "worker jobs=N refused=N"
+ *     -p SYM=V  set control input SYM to V (repeatable; the others keep
+ *               their TTL defaults)
+ *     -M CSV    capture the MIDI output: one row per event,
+ *               frame,offset,status,data1,data2 (frame: from the start of
+ *               the file; offset: within its run() block). Fails if an event
+ *               is not a 3-byte midi:MidiEvent, lies outside its block or
+ *               comes before the previous one.
+ *     -C BYTES  the MIDI output's capacity as passed in its atom.size (default
+ *               16376: the 16384-byte buffer less the atom header)
  *
  * The worker runs in the host thread between run() calls (outside run(),
  * like a worker thread would), so results are deterministic. A mono file
@@ -24,6 +33,7 @@
 #include <lv2/atom/util.h>
 #include <lv2/core/lv2.h>
 #include <lv2/log/log.h>
+#include <lv2/midi/midi.h>
 #include <lv2/patch/patch.h>
 #include <lv2/state/state.h>
 #include <lv2/urid/urid.h>
@@ -40,6 +50,7 @@
 #include <unistd.h>
 
 #define MODEL_URI "urn:valar:lv2:model"
+#define MAX_SETS 16
 #define SEQ_BYTES 16384
 #define QUEUE_LEN 16
 #define MSG_MAX 8192
@@ -177,7 +188,8 @@ typedef struct {
     LV2_URID_Map map;
     LV2_Atom_Forge forge;
     LV2_URID patch_Set, patch_Get, patch_property, patch_value, atom_Path, atom_URID, model;
-    LV2_Atom_Sequence *control, *notify;
+    LV2_Atom_Sequence *control, *notify, *midi;
+    uint32_t midi_capacity; /* bytes after the atom header */
     bool print_notify;
 } atoms;
 
@@ -189,6 +201,34 @@ static void control_clear(atoms *a)
     a->control->body.pad = 0;
     a->notify->atom.type = a->map.map(a->map.handle, LV2_ATOM__Chunk);
     a->notify->atom.size = SEQ_BYTES - sizeof(LV2_Atom);
+    a->midi->atom.type = a->map.map(a->map.handle, LV2_ATOM__Chunk);
+    a->midi->atom.size = a->midi_capacity;
+}
+
+/* Append the MIDI events of the last run() (block of n frames starting at
+ * frame `start`) to csv; *last is the previous event's frame. */
+static int read_midi(atoms *a, FILE *csv, long long start, uint32_t n, long long *last)
+{
+    if (a->midi->atom.type == a->map.map(a->map.handle, LV2_ATOM__Chunk))
+        return 0; /* the plugin did not write it */
+    if (a->midi->atom.type != a->map.map(a->map.handle, LV2_ATOM__Sequence) ||
+        a->midi->atom.size > a->midi_capacity)
+        return fail("MIDI output is not a sequence within the buffer");
+    LV2_URID midi_event = a->map.map(a->map.handle, LV2_MIDI__MidiEvent);
+    LV2_ATOM_SEQUENCE_FOREACH(a->midi, ev)
+    {
+        const uint8_t *b = LV2_ATOM_BODY_CONST(&ev->body);
+        long long t = ev->time.frames;
+        if (ev->body.type != midi_event || ev->body.size != 3)
+            return fail("MIDI output: event of type %u, %u bytes", ev->body.type, ev->body.size);
+        if (t < 0 || t >= n || start + t < *last)
+            return fail("MIDI output: event at offset %lld of a %u-frame block (previous at "
+                        "frame %lld)",
+                        t, n, *last);
+        *last = start + t;
+        fprintf(csv, "%lld,%lld,%u,%u,%u\n", start + t, t, b[0], b[1], b[2]);
+    }
+    return 0;
 }
 
 /* Fill the control sequence with a patch:Get and/or a patch:Set of the model. */
@@ -236,8 +276,11 @@ int main(int argc, char **argv)
 {
     int block = 256, opt;
     const char *csv_path = NULL, *model = NULL, *save_dir = NULL, *restore_dir = NULL;
+    const char *midi_path = NULL, *sets[MAX_SETS];
+    int n_sets = 0;
+    long midi_capacity = SEQ_BYTES - sizeof(LV2_Atom);
     bool get = false, timing = false, count_jobs = false;
-    while ((opt = getopt(argc, argv, "b:c:m:gS:R:tF:")) != -1) {
+    while ((opt = getopt(argc, argv, "b:c:m:gS:R:tF:p:M:C:")) != -1) {
         switch (opt) {
         case 'b':
             block = atoi(optarg);
@@ -264,13 +307,27 @@ int main(int argc, char **argv)
             refuse_in_response = atoi(optarg);
             count_jobs = true;
             break;
+        case 'p':
+            if (n_sets == MAX_SETS || !strchr(optarg, '='))
+                return fail("-p SYMBOL=VALUE, at most %d times", MAX_SETS);
+            sets[n_sets++] = optarg;
+            break;
+        case 'M':
+            midi_path = optarg;
+            break;
+        case 'C':
+            midi_capacity = atol(optarg);
+            if (midi_capacity < (long)sizeof(LV2_Atom_Sequence_Body) ||
+                midi_capacity > SEQ_BYTES - (long)sizeof(LV2_Atom))
+                return fail("-C: capacity %s out of range", optarg);
+            break;
         default:
             return fail("bad option (see the comment at the top of lv2host.c)");
         }
     }
     if (argc - optind != 3 || block < 1)
         return fail("usage: lv2host [-b N] [-c CSV] [-m PATH] [-g] [-S DIR] [-R DIR] [-t] [-F N] "
-                    "URI IN.wav OUT.wav");
+                    "[-p SYM=V]... [-M CSV] [-C BYTES] URI IN.wav OUT.wav");
     const char *uri = argv[optind], *in_path = argv[optind + 1], *out_path = argv[optind + 2];
 
     LilvWorld *world = lilv_world_new();
@@ -315,6 +372,8 @@ int main(int argc, char **argv)
     a.model = map_uri(NULL, MODEL_URI);
     a.control = aligned_alloc(8, SEQ_BYTES);
     a.notify = aligned_alloc(8, SEQ_BYTES);
+    a.midi = aligned_alloc(8, SEQ_BYTES);
+    a.midi_capacity = (uint32_t)midi_capacity;
     a.print_notify = get;
 
     LilvInstance *inst = lilv_plugin_instantiate(plugin, in_info.samplerate, features);
@@ -328,11 +387,17 @@ int main(int argc, char **argv)
     LilvNode *control = lilv_new_uri(world, LV2_CORE__ControlPort);
     LilvNode *atom = lilv_new_uri(world, LV2_ATOM__AtomPort);
     LilvNode *input = lilv_new_uri(world, LV2_CORE__InputPort);
+    LilvNode *midi_event = lilv_new_uri(world, LV2_MIDI__MidiEvent);
     uint32_t n_ports = lilv_plugin_get_num_ports(plugin);
-    int n_in = 0, n_out = 0;
+    int n_in = 0, n_out = 0, used_sets = 0;
+    bool have_midi = false;
     float *in_buf[8], *out_buf[8];
-    float ctl[64] = {0}, arousal = 0.0f, valence = 0.0f;
-    for (uint32_t i = 0; i < n_ports && i < 64; i++) {
+    float ctl[64] = {0}, defaults[64], arousal = 0.0f, valence = 0.0f;
+    if (n_ports > 64)
+        return fail("<%s> has %u ports, lv2host handles 64", uri, n_ports);
+    /* Control inputs start at their defaults, as in any host. */
+    lilv_plugin_get_port_ranges_float(plugin, NULL, NULL, defaults);
+    for (uint32_t i = 0; i < n_ports; i++) {
         const LilvPort *port = lilv_plugin_get_port_by_index(plugin, i);
         bool is_in = lilv_port_is_a(plugin, port, input);
         const char *sym = lilv_node_as_string(lilv_port_get_symbol(plugin, port));
@@ -347,9 +412,20 @@ int main(int argc, char **argv)
             float *p = !strcmp(sym, "arousal")   ? &arousal
                        : !strcmp(sym, "valence") ? &valence
                                                  : &ctl[i];
+            if (is_in) {
+                ctl[i] = defaults[i] == defaults[i] ? defaults[i] : 0.0f;
+                size_t len = strlen(sym);
+                for (int k = 0; k < n_sets; k++)
+                    if (!strncmp(sets[k], sym, len) && sets[k][len] == '=') {
+                        ctl[i] = strtof(sets[k] + len + 1, NULL);
+                        used_sets++;
+                    }
+            }
             lilv_instance_connect_port(inst, i, p);
         } else if (lilv_port_is_a(plugin, port, atom)) {
-            lilv_instance_connect_port(inst, i, is_in ? a.control : a.notify);
+            bool is_midi = !is_in && lilv_port_supports_event(plugin, port, midi_event);
+            have_midi = have_midi || is_midi;
+            lilv_instance_connect_port(inst, i, is_in ? a.control : is_midi ? a.midi : a.notify);
         } else {
             lilv_instance_connect_port(inst, i, NULL);
         }
@@ -358,6 +434,12 @@ int main(int argc, char **argv)
     lilv_node_free(control);
     lilv_node_free(atom);
     lilv_node_free(input);
+    lilv_node_free(midi_event);
+    if (used_sets != n_sets)
+        return fail("-p: %d of %d settings name no control input of <%s>", n_sets - used_sets,
+                    n_sets, uri);
+    if (midi_path && !have_midi)
+        return fail("-M: <%s> has no MIDI output", uri);
     if (n_in < 1 || (in_info.channels != n_in && in_info.channels != 1))
         return fail("%s has %d channels, the plugin %d inputs", in_path, in_info.channels, n_in);
 
@@ -382,6 +464,12 @@ int main(int argc, char **argv)
         return fail("cannot write %s", csv_path);
     if (csv)
         fprintf(csv, "frames,arousal,valence\n");
+    FILE *midi_csv = midi_path ? fopen(midi_path, "w") : NULL;
+    if (midi_path && !midi_csv)
+        return fail("cannot write %s", midi_path);
+    if (midi_csv)
+        fprintf(midi_csv, "frame,offset,status,data1,data2\n");
+    long long last_event = 0;
 
     lilv_instance_activate(inst);
     if (model || get) {
@@ -418,6 +506,8 @@ int main(int argc, char **argv)
             t_all[n_runs] = dt;
         n_runs++;
         read_notify(&a);
+        if (midi_csv && read_midi(&a, midi_csv, done, (uint32_t)got, &last_event))
+            return 1;
         drain_worker(inst, worker);
         for (sf_count_t j = 0; j < got; j++)
             for (int c = 0; c < n_out; c++)
@@ -454,6 +544,8 @@ int main(int argc, char **argv)
 
     if (csv && fclose(csv))
         return fail("cannot write %s", csv_path);
+    if (midi_csv && fclose(midi_csv))
+        return fail("cannot write %s", midi_path);
     sf_close(out);
     sf_close(in);
     lilv_instance_free(inst);
@@ -467,6 +559,7 @@ int main(int argc, char **argv)
     free(inter);
     free(a.control);
     free(a.notify);
+    free(a.midi);
     for (LV2_URID i = 0; i < n_uris; i++)
         free(uri_table[i]);
     free(uri_table);

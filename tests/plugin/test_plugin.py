@@ -3,12 +3,15 @@ host, jalv).
 
 Usage: test_plugin.py CHECK VALAR_EXE LV2HOST_EXE LV2_PATH ALLOC_COUNT_SO WORK_DIR
                       [lv2dir=DIR] [meson=MESON] [ctlspy=CTLSPY_SO]
-CHECK is one of: ttl, symbols, passthrough, lv2apply, agree, model, state,
-install, alloc, jalv. LV2_PATH is the build-tree directory holding valar.lv2/.
+CHECK is one of: ttl, symbols, passthrough, lv2apply, agree, midi, model,
+state, install, alloc, jalv. LV2_PATH is the build-tree directory holding
+valar.lv2/.
 lv2apply cannot print control outputs: the lv2apply check reads them with
 ctlspy (LD_PRELOADed, it wraps the instance's run()); block-size agreement,
 the model parameter and state are checked with lv2host (tests/plugin/lv2host.c,
-a small lilv host with a worker and state).
+a small lilv host with a worker and state). lv2host also captures the MIDI
+output (-M), which agree and midi compare with the control outputs and the
+CLI; jalv's MIDI output goes to jack_midi_dump.
 """
 import csv
 import glob
@@ -100,6 +103,85 @@ def lv2host(uri, wav, out, *opts):
     return r, (read_csv(csvp) if r.returncode == 0 else [])
 
 
+def lv2host_midi(uri, wav, out, *opts):
+    """lv2host with the MIDI output captured: (control rows, MIDI events
+    [frame, offset, status, data1, data2])."""
+    midi = out + ".midi.csv"
+    if os.path.exists(midi):
+        os.remove(midi)
+    r, rows = lv2host(uri, wav, out, "-M", midi, *opts)
+    events = [[int(v) for v in e] for e in read_csv(midi)] if r.returncode == 0 else []
+    return rows, events
+
+
+def cc_value(x, top):
+    """midicc.c's mapping: round half up of (x + 1) / 2 * top, clamped,
+    computed in double as there (x is the exact float from lv2host's %.9g)."""
+    u = (x + 1.0) / 2.0 if x == x else 0.5
+    u = min(max(u, 0.0), 1.0)
+    return int(u * top + 0.5)
+
+
+def cc_of_printed(x, top, decimals=6):
+    """The values x, printed with `decimals` decimals, can map to."""
+    h = 0.5 * 10.0 ** -decimals
+    return {cc_value(x - h, top), cc_value(x, top), cc_value(x + h, top)}
+
+
+def check_midi(rows, events, ref, rate, what, channel=1, ccs=(20, 21), fine14=False):
+    """events: the MIDI output (lv2host -M); rows: the control outputs after
+    each run(); ref: the CLI's rows. Each result must be one group of
+    control changes (2, or 4 with 14-bit pairs) at one frame, in order, on
+    the configured channel and controllers, carrying the control outputs'
+    values (exactly: the group that ends a run() against the outputs after
+    it) and the CLI's (to its 6 decimals), at the segment's last sample or
+    up to 100 ms later (resampler delay, 32-frame pieces)."""
+    per = 4 if fine14 else 2
+    top = 16383 if fine14 else 127
+    ctls = [ccs[0], ccs[0] + 32, ccs[1], ccs[1] + 32] if fine14 else list(ccs)
+    groups = [events[i:i + per] for i in range(0, len(events), per)]
+    check(len(events) % per == 0 and len(ref) > 4 and len(ref) - 2 <= len(groups) <= len(ref),
+          f"{what}: {len(events)} MIDI events = {len(groups)} groups of {per} for {len(ref)} "
+          "CLI segments (the plugin never flushes the end)")
+    shape = [g for g in groups if len({e[0] for e in g}) != 1 or
+             [e[2] for e in g] != [0xB0 | (channel - 1)] * per or [e[3] for e in g] != ctls]
+    check(groups and not shape,
+          f"{what}: every group is status {0xB0 | (channel - 1):#x} (channel {channel}) on "
+          f"controllers {ctls}, at one frame ({len(shape)} others: {shape[:1]})")
+
+    def value(g, i):
+        return g[2 * i][4] * 128 + g[2 * i + 1][4] if fine14 else g[i][4]
+
+    seg = 0.5 * rate
+    late, cli_bad, ctl_bad, ctl_checked = [], [], [], 0
+    ends = [r[0] for r in rows]
+    for k, g in enumerate(groups[:len(ref)]):
+        frame = g[0][0]  # of the sample whose arrival completed the segment (or later)
+        if not 0 <= frame + 1 - (k + 1) * seg < 0.1 * rate:
+            late.append((k, frame))
+        got = (value(g, 0), value(g, 1))
+        if got[0] not in cc_of_printed(ref[k][1], top) or got[1] not in cc_of_printed(ref[k][2], top):
+            cli_bad.append((k, got, ref[k][1:]))
+        # The run() holding this event: the first whose end is past it.
+        j = next((i for i, e in enumerate(ends) if e > frame), None)
+        last_in_run = k + 1 == len(groups) or j is None or groups[k + 1][0][0] >= ends[j]
+        if j is not None and last_in_run:
+            ctl_checked += 1
+            want = (cc_value(rows[j][1], top), cc_value(rows[j][2], top))
+            if got != want:
+                ctl_bad.append((k, got, want))
+    check(groups and not late,
+          f"{what}: each group comes 0..100 ms after its segment's end ({late[:3]} off)")
+    check(ctl_checked >= len(groups) - 1 and not ctl_bad,
+          f"{what}: {ctl_checked} groups = round((x + 1) / 2 * {top}) of the control outputs of "
+          f"their run() ({ctl_bad[:2]} differ)")
+    check(groups and not cli_bad,
+          f"{what}: every group = round((x + 1) / 2 * {top}) of `valar analyze --streaming` "
+          f"({cli_bad[:2]} differ)")
+    vals = {value(g, 0) for g in groups} | {value(g, 1) for g in groups}
+    check(len(vals) > 3, f"{what}: the CC values vary ({len(vals)} distinct)")
+
+
 def compare(rows, ref, rate, nframes, what):
     """rows: (frames_done, arousal, valence) after each run(); ref: the CLI's
     (time_s, arousal, valence). Segment k completes once its last sample is
@@ -155,14 +237,30 @@ def t_ttl():
     r = run(["lv2info", STEREO])
     out = r.stdout
     check(r.returncode == 0 and STEREO in out, "lv2info finds the stereo plugin")
-    for sym in ["in_l", "in_r", "out_l", "out_r", "arousal", "valence", "control", "notify"]:
+    for sym in ["in_l", "in_r", "out_l", "out_r", "arousal", "valence", "control", "notify",
+                "midi_out", "midi_channel", "cc_arousal", "cc_valence", "cc_14bit"]:
         check(re.search(r'Symbol:\s+' + sym + r'\b', out), f"lv2info lists port {sym}")
     check(re.search(r"Minimum:\s+-1", out) and re.search(r"Maximum:\s+1", out),
           "lv2info shows the -1..1 range")
     check("AnalyserPlugin" in out or "Analyser" in out, "class Analyser")
+    ports = {m.group(2): m.group(1) for m in re.finditer(
+        r"Port \d+:\n\s+Type:\s+(.*?)Symbol:\s+(\w+)", out, re.S)}
+    check("AtomPort" in ports.get("midi_out", "") and "OutputPort" in ports.get("midi_out", ""),
+          "midi_out is an atom output port")
+    check(all("ControlPort" in ports.get(s, "") and "InputPort" in ports.get(s, "")
+              for s in ["midi_channel", "cc_arousal", "cc_valence", "cc_14bit"]),
+          "midi_channel, cc_arousal, cc_valence, cc_14bit are control inputs")
+    for s_, lo, hi, d in [("midi_channel", 1, 16, 1), ("cc_arousal", 0, 119, 20),
+                          ("cc_valence", 0, 119, 21), ("cc_14bit", 0, 1, 0)]:
+        m = re.search(r"Symbol:\s+" + s_ + r"\b.*?Minimum:\s+(\S+)\s+Maximum:\s+(\S+)\s+"
+                      r"Default:\s+(\S+)", out, re.S)
+        check(m and [float(v) for v in m.groups()] == [lo, hi, d],
+              f"{s_}: range {lo}..{hi}, default {d} ({m and m.groups()})")
     r = run(["lv2info", MONO])
     check(r.returncode == 0 and all(re.search(r'Symbol:\s+' + s + r'\b', r.stdout)
-                                    for s in ["in", "out", "arousal", "valence"]),
+                                    for s in ["in", "out", "arousal", "valence", "midi_out",
+                                              "midi_channel", "cc_arousal", "cc_valence",
+                                              "cc_14bit"]),
           "lv2info lists the mono plugin and its ports")
     r = run(["lv2ls"])
     check(STEREO in r.stdout and MONO in r.stdout, "lv2ls lists both plugins")
@@ -226,8 +324,66 @@ def t_agree():
         x = signal_(12.0, rate, ch)
         write_float_wav(wav, x, rate)
         ref = valar_streaming(wav)
-        _, rows = lv2host(uri, wav, os.path.join(WORK, "out.wav"), "-b", str(block))
-        compare(rows, ref, rate, len(x), f"{uri.split(':')[-1]} {ch}ch {rate} Hz block {block}")
+        what = f"{uri.split(':')[-1]} {ch}ch {rate} Hz block {block}"
+        rows, events = lv2host_midi(uri, wav, os.path.join(WORK, "out.wav"), "-b", str(block))
+        compare(rows, ref, rate, len(x), what)
+        check_midi(rows, events, ref, rate, what + " MIDI")
+
+
+def t_midi():
+    """The MIDI output's parameters (channel, controllers, 14-bit pairs,
+    settings that cannot be honoured), a buffer too small for a 14-bit
+    group, and the event times within the block."""
+    os.makedirs(WORK, exist_ok=True)
+    rate = 44100
+    wav = os.path.join(WORK, "in.wav")
+    x = signal_(8.0, rate, 2, seed=5)
+    write_float_wav(wav, x, rate)
+    out = os.path.join(WORK, "out.wav")
+    ref = valar_streaming(wav)
+    for opts, kw in [
+        (["-p", "midi_channel=16", "-p", "cc_arousal=1", "-p", "cc_valence=2"],
+         dict(channel=16, ccs=(1, 2))),
+        (["-p", "midi_channel=3", "-p", "cc_arousal=7", "-p", "cc_valence=12", "-p", "cc_14bit=1"],
+         dict(channel=3, ccs=(7, 12), fine14=True)),
+        (["-p", "cc_arousal=119", "-p", "cc_valence=0", "-p", "midi_channel=99"],
+         dict(channel=16, ccs=(119, 0))),
+    ]:
+        rows, events = lv2host_midi(STEREO, wav, out, "-b", "512", *opts)
+        check_midi(rows, events, ref, rate, " ".join(opts[1::2]), **kw)
+    # Settings that cannot be sent: nothing rather than something else; the
+    # control outputs still work.
+    for opts, what in [(["-p", "cc_arousal=30", "-p", "cc_valence=30"], "one controller for both"),
+                       (["-p", "cc_arousal=40", "-p", "cc_14bit=1"], "14-bit pair above CC 31")]:
+        rows, events = lv2host_midi(STEREO, wav, out, "-b", "512", *opts)
+        check(not events, f"{what}: no MIDI events ({len(events)})")
+        compare(rows, ref, rate, len(x), f"{what}: the control outputs still follow the audio")
+    # 64 bytes hold the sequence header and two events but not four: 7-bit
+    # results fit, 14-bit ones are left out whole, never half a pair.
+    rows, events = lv2host_midi(STEREO, wav, out, "-b", "512", "-C", "64")
+    check_midi(rows, events, ref, rate, "64-byte MIDI buffer, 7-bit")
+    rows, events = lv2host_midi(STEREO, wav, out, "-b", "512", "-C", "64", "-p", "cc_14bit=1")
+    check(not events, f"64-byte MIDI buffer, 14-bit: no partial groups ({len(events)} events)")
+    # Event times: at 22050 Hz (no resampling) a segment completes on one
+    # exact sample, which run(1) per frame shows. With 1000-frame blocks
+    # the event must be at that sample or up to 31 frames later (the input
+    # goes to the analyzer in 32-frame pieces), not at the block's start.
+    rate = 22050
+    mono = os.path.join(WORK, "mono.wav")
+    y = signal_(8.0, rate, 1, seed=9)
+    write_float_wav(mono, y, rate)
+    ref = valar_streaming(mono)
+    _, exact = lv2host_midi(MONO, mono, out, "-b", "1")
+    rows, events = lv2host_midi(MONO, mono, out, "-b", "1000")
+    check_midi(rows, events, ref, rate, "mono 22050 Hz block 1000")
+    fa, fb = [e[0] for e in exact[::2]], [e[0] for e in events[::2]]
+    lag = [b - a for a, b in zip(fa, fb)]
+    check(len(fa) == len(fb) > 4 and all(0 <= d < 32 for d in lag) and
+          [e[2:] for e in exact] == [e[2:] for e in events],
+          f"event frames in 1000-frame blocks = the exact frames from run(1) + 0..31 "
+          f"(lags {sorted(set(lag))}), same bytes")
+    offsets = {e[1] for e in events}
+    check(len(offsets) > 4, f"the events land at varying offsets within the block ({sorted(offsets)[:8]})")
 
 
 def t_model():
@@ -451,7 +607,11 @@ def t_alloc():
               "free)")
     mono = os.path.join(WORK, "mono.wav")
     write_float_wav(mono, signal_(3.0, 96000, 1), 96000)
-    alloc_run([LV2HOST, "-b", "512", MONO, mono, out], "lv2host mono at 96 kHz")
+    midi = os.path.join(WORK, "midi.csv")
+    alloc_run([LV2HOST, "-b", "512", "-M", midi, "-p", "cc_14bit=1", MONO, mono, out],
+              "lv2host mono at 96 kHz, 14-bit MIDI out")
+    n = len(read_csv(midi)) if os.path.exists(midi) else 0
+    check(n >= 16, f"... and run() sent its MIDI events meanwhile ({n})")
 
 
 def t_jalv():
@@ -506,6 +666,9 @@ def t_jalv():
                      if not up else "private dummy jackd starts"):
             return
         spawn(["jack_simple_client"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        dump = os.path.join(WORK, "midi_dump.txt")
+        with open(dump, "w") as df:
+            spawn(["stdbuf", "-oL", "jack_midi_dump"], stdout=df, stderr=subprocess.STDOUT)
         counts = os.path.join(WORK, "alloc.txt")
         if os.path.exists(counts):
             os.remove(counts)
@@ -522,12 +685,15 @@ def t_jalv():
         def ports_up():
             nonlocal ports
             ports = jack_ports()
-            return "valar:in_r" in ports and "jack_simple_client:output2" in ports
+            return all(p in ports for p in ["valar:in_r", "valar:midi_out",
+                                            "jack_simple_client:output2", "midi-monitor:input"])
 
         wait_for(ports_up, 30)
-        for p in ["valar:in_l", "valar:in_r", "valar:out_l", "valar:out_r"]:
+        for p in ["valar:in_l", "valar:in_r", "valar:out_l", "valar:out_r", "valar:midi_out"]:
             check(p in ports, f"jalv registers JACK port {p}")
-        for src, dst in [("jack_simple_client:output1", "valar:in_l"),
+        # MIDI first, so every result computed on the sine reaches the dump.
+        for src, dst in [("valar:midi_out", "midi-monitor:input"),
+                         ("jack_simple_client:output1", "valar:in_l"),
                          ("jack_simple_client:output2", "valar:in_r")]:
             r = subprocess.run(["jack_connect", src, dst], env=env, capture_output=True,
                                timeout=30)
@@ -564,6 +730,20 @@ def t_jalv():
         m = re.search(r"sections=(\d+) allocations=(\d+) frees=(\d+)", text)
         check(m and int(m.group(1)) > 100 and m.group(2) == "0" and m.group(3) == "0",
               f"in jalv's JACK thread run() makes no allocations ({text.strip()})")
+        # jack_midi_dump: "   0: b0 14 5c ..." (time in the cycle, then the bytes).
+        cc = [[int(b, 16) for b in m.groups()] for m in re.finditer(
+            r"^\s*\d+: ([0-9a-f]{2}) ([0-9a-f]{2}) ([0-9a-f]{2})", open(dump).read(), re.M)]
+        check(len(cc) >= 4 and len(cc) % 2 == 0 and all(c[0] == 0xB0 for c in cc) and
+              [c[1] for c in cc] == [20, 21] * (len(cc) // 2),
+              f"jalv's JACK MIDI out: control changes CC 20, CC 21 on channel 1, in pairs "
+              f"({len(cc)} events: {cc[:2]})")
+        # The last readings came well after the MIDI connection, so their
+        # results were sent: their CC values must be among those received.
+        ok = ar and va and ar[-1] != 0.0 and va[-1] != 0.0
+        ok = ok and cc_of_printed(ar[-1], 127) & {c[2] for c in cc[0::2]}
+        ok = ok and cc_of_printed(va[-1], 127) & {c[2] for c in cc[1::2]}
+        check(ok, f"the last `monitors` values (arousal {ar[-1:]}, valence {va[-1:]}) were sent "
+                  "as round((x + 1) / 2 * 127)")
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -576,7 +756,8 @@ def t_jalv():
 
 
 tests = {"ttl": t_ttl, "symbols": t_symbols, "passthrough": t_passthrough,
-         "lv2apply": t_lv2apply, "agree": t_agree, "model": t_model, "state": t_state,
+         "lv2apply": t_lv2apply, "agree": t_agree, "midi": t_midi, "model": t_model,
+         "state": t_state,
          "install": t_install, "alloc": t_alloc, "jalv": t_jalv}
 tests[CHECK]()
 print(f"{len(failures)} failure(s)")

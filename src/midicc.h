@@ -1,11 +1,14 @@
-/* midicc: arousal/valence as MIDI control changes.
+/* midicc: arousal/valence as MIDI control changes, shared by `valar listen`
+ * (JACK MIDI) and the LV2 plugin (its MIDI output).
  *
  * value = round((x + 1) / 2 * 127) on controllers cc_arousal and cc_valence;
  * with fine14, a 14-bit pair per value as in the MIDI spec: MSB on
  * controller n, LSB on n + 32, value = round((x + 1) / 2 * 16383).
- * Pure arithmetic, no allocation: called from the JACK process callback. */
+ * Pure arithmetic, no allocation: called from audio callbacks and run(). */
 #ifndef VALAR_MIDICC_H
 #define VALAR_MIDICC_H
+
+#include <stddef.h>
 
 enum { MIDICC_ERR_ARG = -60 };
 
@@ -20,6 +23,9 @@ typedef struct {
 void midicc_config_default(midicc_config *c);
 /* 0, or MIDICC_ERR_ARG and a message naming the bad number. */
 int midicc_config_check(const midicc_config *c, char *msg, size_t msglen);
+/* The same test without the message (no formatting): 1 valid, 0 not.
+ * Real-time safe. */
+int midicc_config_valid(const midicc_config *c);
 
 /* x in -1..1 (clamped; NaN counts as 0) to 0..127 and 0..16383. */
 int midicc_value7(float x);

@@ -11,27 +11,53 @@ void midicc_config_default(midicc_config *c)
     c->fine14 = 0;
 }
 
+/* 120..127 are channel mode messages; 14-bit pairs need n + 32 <= 63. */
+static int max_cc(const midicc_config *c)
+{
+    return c->fine14 ? 31 : 119;
+}
+
+enum { OK, BAD_CHANNEL, BAD_AROUSAL, BAD_VALENCE, SAME_CC };
+
+static int problem(const midicc_config *c)
+{
+    if (c->channel < 1 || c->channel > 16)
+        return BAD_CHANNEL;
+    if (c->cc_arousal < 0 || c->cc_arousal > max_cc(c))
+        return BAD_AROUSAL;
+    if (c->cc_valence < 0 || c->cc_valence > max_cc(c))
+        return BAD_VALENCE;
+    if (c->cc_arousal == c->cc_valence)
+        return SAME_CC;
+    return OK;
+}
+
+int midicc_config_valid(const midicc_config *c)
+{
+    return problem(c) == OK;
+}
+
 int midicc_config_check(const midicc_config *c, char *msg, size_t msglen)
 {
-    /* 120..127 are channel mode messages; 14-bit pairs need n + 32 <= 63. */
-    const int max_cc = c->fine14 ? 31 : 119;
-    if (c->channel < 1 || c->channel > 16) {
+    const int p = problem(c);
+    switch (p) {
+    case OK:
+        return 0;
+    case BAD_CHANNEL:
         snprintf(msg, msglen, "MIDI channel %d out of range (1..16)", c->channel);
-        return MIDICC_ERR_ARG;
-    }
-    const int cc[2] = {c->cc_arousal, c->cc_valence};
-    for (int i = 0; i < 2; i++)
-        if (cc[i] < 0 || cc[i] > max_cc) {
-            snprintf(msg, msglen, "%s controller %d out of range (0..%d%s)",
-                     i ? "valence" : "arousal", cc[i], max_cc,
-                     c->fine14 ? " with 14-bit pairs: LSB is controller + 32" : "");
-            return MIDICC_ERR_ARG;
-        }
-    if (c->cc_arousal == c->cc_valence) {
+        break;
+    case BAD_AROUSAL:
+    case BAD_VALENCE:
+        snprintf(msg, msglen, "%s controller %d out of range (0..%d%s)",
+                 p == BAD_VALENCE ? "valence" : "arousal",
+                 p == BAD_VALENCE ? c->cc_valence : c->cc_arousal, max_cc(c),
+                 c->fine14 ? " with 14-bit pairs: LSB is controller + 32" : "");
+        break;
+    default:
         snprintf(msg, msglen, "arousal and valence use the same controller %d", c->cc_arousal);
-        return MIDICC_ERR_ARG;
+        break;
     }
-    return 0;
+    return MIDICC_ERR_ARG;
 }
 
 static int scale(float x, int top)
