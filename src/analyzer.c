@@ -90,12 +90,6 @@ int analyzer_create(const weights *w, double input_rate, analyzer **out, char *m
         err = ANALYZER_ERR_KIND;
         goto fail;
     }
-    if (crnn_n_mels(a->net) != cfg.n_mels) {
-        snprintf(msg, msglen, "model expects %d mel bands but its metadata says n_mels=%d",
-                 crnn_n_mels(a->net), cfg.n_mels);
-        err = WEIGHTS_ERR_SHAPE;
-        goto fail;
-    }
     err = melspec_create(&cfg, input_rate, &a->mel);
     if (err) {
         snprintf(msg, msglen, "features at input rate %g Hz: %s", input_rate,

@@ -5,6 +5,7 @@
  * so crnn_step does a fixed amount of work and never allocates. */
 #include "crnn.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,12 +73,12 @@ static inline float sigmoidf(float x)
 /* Bump allocator over one block: a model is a handful of small arrays. */
 typedef struct {
     float *p;
-    size_t used, cap;
+    size_t used;
 } arena;
 
 static float *take(arena *a, size_t n)
 {
-    float *r = a->p ? a->p + a->used : NULL;
+    float *r = a->p + a->used;
     a->used += n;
     return r;
 }
@@ -155,6 +156,23 @@ static int check_branch(const weights *w, const char *b, crnn *n, int ndir, bran
     return expect(w, name, 2, n->P, n->K, 0, &s->mb, msg, len);
 }
 
+/* Metadata key that must be one of two words: *which = 0 for a, 1 for b. */
+static int meta_choice(const weights *w, const char *key, const char *a, const char *b, int *which,
+                       char *msg, size_t len)
+{
+    const char *v = weights_meta(w, key);
+    if (!v) {
+        fmt(msg, len, "metadata key '%s' is missing", key);
+        return WEIGHTS_ERR_MISSING;
+    }
+    if (strcmp(v, a) != 0 && strcmp(v, b) != 0) {
+        fmt(msg, len, "metadata %s is \"%s\", expected \"%s\" or \"%s\"", key, v, a, b);
+        return WEIGHTS_ERR_INVALID;
+    }
+    *which = strcmp(v, b) == 0;
+    return 0;
+}
+
 static int read_meta(const weights *w, crnn *n, int *joint, float *eps, char *msg, size_t len)
 {
     const char *f = weights_meta(w, "format"), *v = weights_meta(w, "version");
@@ -168,32 +186,11 @@ static int read_meta(const weights *w, crnn *n, int *joint, float *eps, char *ms
             v ? v : "missing", v ? "\"" : "");
         return v ? WEIGHTS_ERR_VERSION : WEIGHTS_ERR_MISSING;
     }
-    const char *k = weights_meta(w, "kind");
-    if (!k) {
-        fmt(msg, len, "metadata key 'kind' is missing");
-        return WEIGHTS_ERR_MISSING;
-    }
-    if (!strcmp(k, "offline"))
-        n->kind = CRNN_OFFLINE;
-    else if (!strcmp(k, "streaming"))
-        n->kind = CRNN_STREAMING;
-    else {
-        fmt(msg, len, "metadata kind is \"%s\", expected \"offline\" or \"streaming\"", k);
-        return WEIGHTS_ERR_INVALID;
-    }
-    const char *b = weights_meta(w, "branches");
-    if (!b) {
-        fmt(msg, len, "metadata key 'branches' is missing");
-        return WEIGHTS_ERR_MISSING;
-    }
-    if (!strcmp(b, "separate"))
-        *joint = 0;
-    else if (!strcmp(b, "joint"))
-        *joint = 1;
-    else {
-        fmt(msg, len, "metadata branches is \"%s\", expected \"separate\" or \"joint\"", b);
-        return WEIGHTS_ERR_INVALID;
-    }
+    int streaming, err;
+    if ((err = meta_choice(w, "kind", "offline", "streaming", &streaming, msg, len)) ||
+        (err = meta_choice(w, "branches", "separate", "joint", joint, msg, len)))
+        return err;
+    n->kind = streaming ? CRNN_STREAMING : CRNN_OFFLINE;
     const char *e = weights_meta(w, "bn_eps");
     if (!e) {
         fmt(msg, len, "metadata key 'bn_eps' is missing");
@@ -274,9 +271,9 @@ int crnn_create(const weights *w, crnn **out, char *msg, size_t len)
     n->D = (int)s[0];
     if (s[1] != (int64_t)n->C * n->M) {
         fmt(msg, len,
-            "tensor '%s' takes %lld inputs but the conv gives C*M = %d*%d = %d "
+            "tensor '%s' takes %lld inputs but the conv gives C*M = %d*%d = %lld "
             "(input.mean has M = %d)",
-            nm, (long long)s[1], n->C, n->M, n->C * n->M, n->M);
+            nm, (long long)s[1], n->C, n->M, (long long)n->C * n->M, n->M);
         return WEIGHTS_ERR_SHAPE;
     }
     snprintf(nm, sizeof nm, "%s.gru.weight_ih", names[0]);
@@ -303,14 +300,26 @@ int crnn_create(const weights *w, crnn **out, char *msg, size_t len)
             "tensor 'joint.dense.weight' is present but metadata branches is \"separate\"");
         return WEIGHTS_ERR_INVALID;
     }
+    /* The file's feature config must give the frames this net reads: every
+     * caller sizes frames by n_mels and the net reads M values each. A
+     * missing or malformed n_mels is left to melspec_config_read. */
+    const char *fm = weights_meta(w, "n_mels");
+    if (fm) {
+        char *end;
+        errno = 0;
+        long v = strtol(fm, &end, 10);
+        if (end != fm && !*end && !errno && v != n->M) {
+            fmt(msg, len, "model expects %d mel bands but its metadata says n_mels=%ld", n->M, v);
+            return WEIGHTS_ERR_SHAPE;
+        }
+    }
 
     /* Sizes of everything, then one allocation. */
     const size_t M = n->M, C = n->C, D = n->D, H = n->H, K = n->K, P = n->P, G = n->G;
     const size_t per_gru = 3 * H * D + 3 * H * H + 3 * H;
     const size_t per_branch = D * C * M + D + ndir * per_gru + P * K * G + P * K + H;
     const size_t total = 2 * M + C * 9 + C + n->nb * per_branch + 3 * M + C * M + D + 6 * H + G;
-    arena a = {NULL, 0, 0};
-    a.p = malloc(total * sizeof(float));
+    arena a = {malloc(total * sizeof(float)), 0};
     if (!a.p) {
         fmt(msg, len, "out of memory");
         return WEIGHTS_ERR_NOMEM;
@@ -338,7 +347,6 @@ int crnn_create(const weights *w, crnn **out, char *msg, size_t len)
             net->cw[c * 9 + k] = cw[c * 9 + k] * sc;
         net->cb[c] = sc * (cb[c] - bn[2][c]) + bn[1][c];
     }
-    long np = (long)(C * 9 + C + 2 * C); /* BN running mean/var are not trained */
     for (int b = 0; b < n->nb; b++) {
         branch *br = &net->br[b];
         br->dw = take(&a, D * C * M);
@@ -359,7 +367,6 @@ int crnn_create(const weights *w, crnn **out, char *msg, size_t len)
         br->mb = take(&a, P * K);
         copy(br->mb, src[b].mb, P * K);
         br->h = take(&a, H);
-        np += (long)(D * C * M + D + ndir * per_gru + P * K * G + P * K);
     }
     for (int i = 0; i < 3; i++)
         net->hist[i] = take(&a, M);
@@ -368,7 +375,9 @@ int crnn_create(const weights *w, crnn **out, char *msg, size_t len)
     net->gates = take(&a, 3 * H);
     net->gates_h = take(&a, 3 * H);
     net->g = take(&a, G);
-    net->n_params = np;
+    /* Trained: conv, BN gamma and beta (not its running mean/var), and each
+     * branch but its GRU state. */
+    net->n_params = (long)(C * 9 + C + 2 * C + n->nb * (per_branch - H));
     crnn_reset(net);
     *out = net;
     return 0;

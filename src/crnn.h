@@ -47,7 +47,8 @@ const char *crnn_strerror(int err);
 
 /* Build a network from loaded weights (copies what it needs; w may be
  * destroyed afterwards). Validates metadata, every tensor's presence and
- * shape and consistency of dimensions; msg names the problem. */
+ * shape and consistency of dimensions, including metadata n_mels (when
+ * present) against M; msg names the problem. */
 int crnn_create(const weights *w, crnn **out, char *msg, size_t msglen);
 void crnn_destroy(crnn *net);
 

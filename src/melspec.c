@@ -161,6 +161,28 @@ static double bin_hz(const melspec_config *c, int k)
     return (double)k * c->sample_rate / c->n_fft;
 }
 
+/* The FFT bins with a nonzero weight in the band with edges f0 < f1 < f2
+ * form one run (the triangle is positive exactly for f0 < fk < f2): returns
+ * its length (0 if none) and its first bin in *first (0 if none). Scans only
+ * from just below f0 (>= 0: fmin is checked first) to f2, so a whole
+ * filterbank costs O(n_mels + n_bins). */
+static int band_bins(const melspec_config *c, double f0, double f1, double f2, int *first)
+{
+    const int n_bins = c->n_fft / 2 + 1;
+    int n = 0;
+    *first = 0;
+    for (int k = (int)floor(f0 * c->n_fft / c->sample_rate); k < n_bins && bin_hz(c, k) <= f2;
+         k++) {
+        if (mel_weight(f0, f1, f2, bin_hz(c, k)) > 0.0) {
+            if (n++ == 0)
+                *first = k;
+        } else if (n > 0) {
+            break;
+        }
+    }
+    return n;
+}
+
 /* ---- configuration ---- */
 
 int melspec_config_check(const melspec_config *c, char *msg, size_t msglen)
@@ -202,15 +224,11 @@ int melspec_config_check(const melspec_config *c, char *msg, size_t msglen)
         BAD("feature config: n_mels %d out of range (1..4096)", c->n_mels);
     /* A band narrower than the bin spacing may catch no bin at all; it would
      * always read log_floor, so such a configuration is rejected. */
-    int n_bins = c->n_fft / 2 + 1;
     double f0 = mel_edge(c, 0), f1 = mel_edge(c, 1);
     for (int b = 0; b < c->n_mels; b++) {
         double f2 = mel_edge(c, b + 2);
-        int k = (int)ceil(f0 * c->n_fft / c->sample_rate);
-        int any = 0;
-        for (; k < n_bins && bin_hz(c, k) <= f2 && !any; k++)
-            any = mel_weight(f0, f1, f2, bin_hz(c, k)) > 0.0;
-        if (!any)
+        int first;
+        if (band_bins(c, f0, f1, f2, &first) == 0)
             BAD("feature config: mel band %d (%.1f..%.1f Hz) gets no FFT bin; use fewer "
                 "n_mels or a larger n_fft",
                 b, f0, f2);
@@ -329,40 +347,26 @@ int melspec_config_write(const melspec_config *c, weights *w)
 static int build_filterbank(melspec *m)
 {
     const melspec_config *c = &m->cfg;
-    int total = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        double f0 = mel_edge(c, 0), f1 = mel_edge(c, 1);
-        total = 0;
-        for (int b = 0; b < m->n_mels; b++) {
-            double f2 = mel_edge(c, b + 2);
-            int first = -1, last = -1;
-            for (int k = 0; k < m->n_bins; k++) {
-                double w = mel_weight(f0, f1, f2, bin_hz(c, k));
-                if (w > 0.0) {
-                    if (first < 0)
-                        first = k;
-                    last = k;
-                    if (pass)
-                        m->wt[total + k - first] = (float)w;
-                }
-            }
-            if (first < 0)
-                first = last = 0, m->band_len[b] = 0; /* excluded by config_check */
-            else
-                m->band_len[b] = last - first + 1;
-            m->band_start[b] = first;
-            m->band_off[b] = total;
-            total += m->band_len[b];
-            f0 = f1;
-            f1 = f2;
-        }
-        if (!pass) {
-            m->wt = calloc(total > 0 ? (size_t)total : 1, sizeof *m->wt);
-            if (!m->wt)
-                return MELSPEC_ERR_NOMEM;
-        }
+    const int n = m->n_mels;
+    double *f = malloc((size_t)(n + 2) * sizeof *f); /* band edges, Hz */
+    if (!f)
+        return MELSPEC_ERR_NOMEM;
+    for (int i = 0; i < n + 2; i++)
+        f[i] = mel_edge(c, i);
+    size_t total = 0;
+    for (int b = 0; b < n; b++) {
+        m->band_len[b] = band_bins(c, f[b], f[b + 1], f[b + 2], &m->band_start[b]);
+        m->band_off[b] = (int)total;
+        total += (size_t)m->band_len[b];
     }
-    return MELSPEC_OK;
+    m->wt = malloc((total ? total : 1) * sizeof *m->wt);
+    if (m->wt)
+        for (int b = 0; b < n; b++)
+            for (int i = 0; i < m->band_len[b]; i++)
+                m->wt[m->band_off[b] + i] =
+                    (float)mel_weight(f[b], f[b + 1], f[b + 2], bin_hz(c, m->band_start[b] + i));
+    free(f);
+    return m->wt ? MELSPEC_OK : MELSPEC_ERR_NOMEM;
 }
 
 static long long gcd_ll(long long a, long long b)

@@ -117,9 +117,8 @@ static int run_offline(audiofile *af, const weights *w, float *buf, results *rs,
     int T = 0;
     err = all_frames(af, &cfg, buf, &frames, &T, msg, msglen);
     const char *sl = weights_meta(w, "seq_len");
-    int win = sl ? atoi(sl) : 0;
-    if (win <= 0)
-        win = T;
+    long sv = sl ? strtol(sl, NULL, 10) : 0; /* atoi is undefined out of range */
+    int win = sv > 0 && sv < T ? (int)sv : T;
     float *out = T > 0 ? malloc(sizeof(float) * 2 * (size_t)T) : NULL;
     if (!err && T > 0 && !out)
         err = AUDIOFILE_ERR_NOMEM;
@@ -131,7 +130,7 @@ static int run_offline(audiofile *af, const weights *w, float *buf, results *rs,
             snprintf(msg, msglen, "%s", crnn_strerror(err));
     }
     for (int t = 0; !err && t < T; t++) {
-        analyzer_result r = {t * cfg.segment_ms / 1000.0, out[2 * t], out[2 * t + 1]};
+        analyzer_result r = {(double)t * cfg.segment_ms / 1000.0, out[2 * t], out[2 * t + 1]};
         results_add(rs, &r);
     }
     free(out);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -63,6 +64,20 @@ static int out_open(outfile *o, const char *path)
     }
     snprintf(o->tmp, sizeof o->tmp, "%s.XXXXXX", path);
     int fd = mkstemp(o->tmp);
+    if (fd >= 0) {
+        /* mkstemp makes the file 0600: give it the replaced file's mode, or
+         * what a plain create would. Not fatal if it fails. */
+        struct stat st;
+        mode_t mode;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            mode = st.st_mode & 07777;
+        } else {
+            mode_t um = umask(0);
+            umask(um);
+            mode = 0666 & ~um;
+        }
+        fchmod(fd, mode);
+    }
     if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
         fprintf(stderr, "valar: %s: cannot write: %s\n", path, strerror(errno));
         if (fd >= 0) {
@@ -95,13 +110,27 @@ typedef struct {
     size_t n;
 } analysis;
 
+/* A CSV field in quotes (RFC 4180: a quote inside is doubled). */
+static void csv_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 static void write_csv(FILE *f, const analysis *a, int nfiles)
 {
     fprintf(f, nfiles > 1 ? "file,time_s,arousal,valence\n" : "time_s,arousal,valence\n");
     for (int i = 0; i < nfiles; i++)
         for (size_t k = 0; k < a[i].n; k++) {
-            if (nfiles > 1)
-                fprintf(f, "\"%s\",", a[i].path);
+            if (nfiles > 1) {
+                csv_string(f, a[i].path);
+                fputc(',', f);
+            }
             fprintf(f, "%.1f,%.6f,%.6f\n", a[i].r[k].time_s, a[i].r[k].arousal, a[i].r[k].valence);
         }
 }

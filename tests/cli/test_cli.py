@@ -157,6 +157,20 @@ with open(os.path.join(bad, "cases.tsv")) as f:
               f"malformed {name}: exit {r.returncode}, {r.stderr.strip()!r} has {needle!r}")
 check(n >= 10, f"{n} malformed cases run")
 
+# 7b. A model whose metadata n_mels disagrees with its input.mean is refused
+#     before any audio is read (the offline path once read frames with the
+#     wrong stride, past the end of its buffer).
+from safetensors import read_safetensors, write_safetensors  # noqa: E402
+
+for kind in ("offline", "streaming"):
+    t, meta = read_safetensors(os.path.join(SRC, "models", f"placeholder-{kind}.safetensors"))
+    meta["n_mels"] = str(t["input.mean"].shape[0] // 2)
+    p = os.path.join(WORK, f"nmels-{kind}.safetensors")
+    write_safetensors(p, t, meta)
+    r = run("analyze", "-q", *(["--streaming"] if kind == "streaming" else []), "--model", p, mono)
+    check(r.returncode == 1 and p in r.stderr and "mel bands" in r.stderr,
+          f"{kind} model with n_mels != input.mean: exit {r.returncode}, {r.stderr.strip()!r}")
+
 # 8. info on the default models.
 for kind in ("offline", "streaming"):
     p = os.path.join(SRC, "models", f"placeholder-{kind}.safetensors")
