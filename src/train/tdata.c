@@ -1,5 +1,6 @@
 #include "tdata.h"
 #include "offline.h"
+#include "tfile.h"
 #include "tpool.h"
 
 #include <ctype.h>
@@ -11,15 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* ---- small helpers ---- */
 
-static char *read_all(const char *path, size_t *len)
+/* The whole file, NUL-terminated; NULL with a message naming the file. */
+static char *read_text(const char *path, char *msg, size_t msglen)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
+    if (!f) {
+        snprintf(msg, msglen, "%s: cannot read: %s", path, strerror(errno));
         return NULL;
+    }
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     while (buf) {
@@ -28,20 +31,18 @@ static char *read_all(const char *path, size_t *len)
         if (n < cap)
             break;
         char *nb = realloc(buf, (cap *= 2) + 1);
-        if (!nb) {
+        if (!nb)
             free(buf);
-            buf = NULL;
-        } else
-            buf = nb;
+        buf = nb;
     }
-    int bad = ferror(f);
+    int e = ferror(f) ? errno : 0;
     fclose(f);
-    if (!buf || bad) {
+    if (!buf || e) {
         free(buf);
+        snprintf(msg, msglen, "%s: cannot read: %s", path, e ? strerror(e) : "out of memory");
         return NULL;
     }
     buf[n] = 0;
-    *len = n;
     return buf;
 }
 
@@ -86,7 +87,25 @@ static int split_cells(char *line, char ***cells, int *cap)
 
 /* ---- CSV ---- */
 
-void tcsv_free(tcsv *c)
+/* A wide annotation CSV. */
+typedef struct {
+    int ncol, nrow;
+    int *ms;        /* ncol: start of each column's segment, ms */
+    char (*id)[64]; /* nrow */
+    float *v;       /* nrow x ncol, NAN = blank */
+} tcsv;
+
+/* A split file's items. */
+typedef struct {
+    int n;
+    struct tsplit_item {
+        char set[8];
+        char lo[64];
+        long a, b; /* numeric range (a <= id <= b) when lo is empty */
+    } * items;
+} tsplit;
+
+static void tcsv_free(tcsv *c)
 {
     free(c->ms);
     free(c->id);
@@ -94,15 +113,12 @@ void tcsv_free(tcsv *c)
     memset(c, 0, sizeof *c);
 }
 
-int tcsv_read(const char *path, tcsv *c, char *msg, size_t msglen)
+static int tcsv_read(const char *path, tcsv *c, char *msg, size_t msglen)
 {
     memset(c, 0, sizeof *c);
-    size_t len;
-    char *buf = read_all(path, &len);
-    if (!buf) {
-        snprintf(msg, msglen, "%s: cannot read: %s", path, strerror(errno));
+    char *buf = read_text(path, msg, msglen);
+    if (!buf)
         return -1;
-    }
     char **cells = NULL;
     int cap = 0, rowcap = 0, lineno = 0, err = 0;
     char *save = NULL;
@@ -215,21 +231,18 @@ int tcsv_read(const char *path, tcsv *c, char *msg, size_t msglen)
 
 /* ---- split file ---- */
 
-void tsplit_free(tsplit *s)
+static void tsplit_free(tsplit *s)
 {
     free(s->items);
     memset(s, 0, sizeof *s);
 }
 
-int tsplit_read(const char *path, tsplit *s, char *msg, size_t msglen)
+static int tsplit_read(const char *path, tsplit *s, char *msg, size_t msglen)
 {
     memset(s, 0, sizeof *s);
-    size_t len;
-    char *buf = read_all(path, &len);
-    if (!buf) {
-        snprintf(msg, msglen, "%s: cannot read: %s", path, strerror(errno));
+    char *buf = read_text(path, msg, msglen);
+    if (!buf)
         return -1;
-    }
     int cap = 0, lineno = 0, err = 0;
     char *save = NULL;
     for (char *p = buf; p && *p && !err; lineno++) {
@@ -287,7 +300,8 @@ int tsplit_read(const char *path, tsplit *s, char *msg, size_t msglen)
     return err;
 }
 
-int tsplit_has(const tsplit *s, const char *set, const char *id)
+/* Does the split file put id into set? */
+static int tsplit_has(const tsplit *s, const char *set, const char *id)
 {
     char *end;
     long v = strtol(id, &end, 10);
@@ -307,11 +321,10 @@ int tsplit_has(const tsplit *s, const char *set, const char *id)
 #define CACHE_MAGIC "VALARFC1"
 
 typedef struct {
-    char name[256];
+    char name[256]; /* the audio file's name relative to the audio folder */
     int64_t size, mtime_s, mtime_ns;
     int32_t T, M;
     float *x;
-    int used; /* requested in this run */
 } centry;
 
 typedef struct {
@@ -342,12 +355,15 @@ static centry *cache_add(cache *c)
     return e;
 }
 
-static void write_config(FILE *f, const melspec_config *fc)
+/* The feature config as the cache stores it: 5 int32 then 3 float. */
+enum { CONFIG_BYTES = 5 * 4 + 3 * 4 };
+
+static void config_bytes(const melspec_config *fc, unsigned char out[CONFIG_BYTES])
 {
     int32_t iv[5] = {fc->sample_rate, fc->n_fft, fc->hop, fc->n_mels, fc->segment_ms};
     float fv[3] = {fc->fmin, fc->fmax, fc->log_floor};
-    fwrite(iv, sizeof iv, 1, f);
-    fwrite(fv, sizeof fv, 1, f);
+    memcpy(out, iv, sizeof iv);
+    memcpy(out + sizeof iv, fv, sizeof fv);
 }
 
 /* Reads a cache written with the same feature config; anything else
@@ -358,14 +374,12 @@ static void cache_read(const char *path, const melspec_config *fc, cache *c)
     FILE *f = fopen(path, "rb");
     if (!f)
         return;
-    char magic[8], want[64], have[64];
-    FILE *mf = fmemopen(want, sizeof want, "wb");
-    write_config(mf, fc);
-    long clen = ftell(mf);
-    fclose(mf);
+    char magic[8];
+    unsigned char want[CONFIG_BYTES], have[CONFIG_BYTES];
+    config_bytes(fc, want);
     uint32_t count = 0;
     int ok = fread(magic, 8, 1, f) == 1 && !memcmp(magic, CACHE_MAGIC, 8) &&
-             fread(have, (size_t)clen, 1, f) == 1 && !memcmp(want, have, (size_t)clen) &&
+             fread(have, sizeof have, 1, f) == 1 && !memcmp(want, have, sizeof have) &&
              fread(&count, sizeof count, 1, f) == 1;
     for (uint32_t i = 0; ok && i < count; i++) {
         centry *e = cache_add(c);
@@ -390,15 +404,14 @@ static void cache_read(const char *path, const melspec_config *fc, cache *c)
 static int cache_write(const char *path, const melspec_config *fc, const cache *c, char *msg,
                        size_t msglen)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(msg, msglen, "%s: cannot write feature cache: %s", tmp, strerror(errno));
+    tfile tf;
+    if (tfile_open(&tf, path, "feature cache", msg, msglen))
         return -1;
-    }
+    FILE *f = tf.f; /* write errors show in ferror, which tfile_commit checks */
+    unsigned char cfg[CONFIG_BYTES];
+    config_bytes(fc, cfg);
     fwrite(CACHE_MAGIC, 8, 1, f);
-    write_config(f, fc);
+    fwrite(cfg, sizeof cfg, 1, f);
     uint32_t count = (uint32_t)c->n;
     fwrite(&count, sizeof count, 1, f);
     for (int i = 0; i < c->n; i++) {
@@ -413,38 +426,18 @@ static int cache_write(const char *path, const melspec_config *fc, const cache *
         fwrite(&e->M, 4, 1, f);
         fwrite(e->x, sizeof(float), (size_t)e->T * e->M, f);
     }
-    int ok = !ferror(f) && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        snprintf(msg, msglen, "%s: cannot write feature cache", path);
-        return -1;
-    }
-    return 0;
+    return tfile_commit(&tf, 1, msg, msglen);
 }
 
 /* ---- feature extraction ---- */
 
-/* All complete segments of a file (*x malloc'd, T x n_mels): the library's
- * offline_features, so training sees exactly the frames valar analyze
- * computes. */
-static int extract(const char *path, const melspec_config *fc, float **x, int *T, char *msg,
-                   size_t msglen)
-{
-    if (offline_features(path, fc, x, T, msg, msglen))
-        return -1;
-    if (!*x && !(*x = malloc(sizeof(float) * (size_t)fc->n_mels))) { /* T = 0: keep x valid */
-        snprintf(msg, msglen, "%s: out of memory", path);
-        return -1;
-    }
-    return 0;
-}
-
 typedef struct {
     const melspec_config *fc;
-    char (*path)[4096];
-    centry **ent;
-    char (*err)[512];
+    char (*path)[4096]; /* per song */
+    centry *ent;        /* the cache's entries (no longer moving) */
+    const int *eidx;    /* per song: its entry */
+    const int *jobs;    /* the songs to extract */
+    char (*err)[512];   /* per job */
     int n, done, progress;
     pthread_mutex_t mu;
 } xctx;
@@ -461,19 +454,27 @@ static void progress_bar(int done, int n)
     fflush(stderr);
 }
 
-static void job_extract(void *ctx, int i)
+/* All complete segments of a song's file with the library's
+ * offline_features, so training sees exactly the frames valar analyze
+ * computes. */
+static void job_extract(void *ctx, int j)
 {
     xctx *x = ctx;
-    centry *e = x->ent[i];
+    int k = x->jobs[j];
+    centry *e = &x->ent[x->eidx[k]];
     float *feat;
     int T;
-    x->err[i][0] = 0;
-    if (extract(x->path[i], x->fc, &feat, &T, x->err[i], sizeof x->err[i]) == 0) {
+    x->err[j][0] = 0;
+    if (offline_features(x->path[k], x->fc, &feat, &T, x->err[j], sizeof x->err[j]) != 0) {
+        if (!x->err[j][0])
+            snprintf(x->err[j], sizeof x->err[j], "%s: feature extraction failed", x->path[k]);
+    } else if (!feat && !(feat = malloc(sizeof(float)))) { /* T = 0: keep x valid */
+        snprintf(x->err[j], sizeof x->err[j], "%s: out of memory", x->path[k]);
+    } else {
         e->x = feat;
         e->T = T;
         e->M = x->fc->n_mels;
-    } else if (!x->err[i][0])
-        snprintf(x->err[i], sizeof x->err[i], "%s: feature extraction failed", x->path[i]);
+    }
     pthread_mutex_lock(&x->mu);
     x->done++;
     if (x->progress)
@@ -483,6 +484,7 @@ static void job_extract(void *ctx, int i)
 
 /* ---- loading a set ---- */
 
+/* Finds <dir>/<id>.<ext>; returns the extension, or NULL. */
 static const char *find_audio(const char *dir, const char *id, char *path, size_t len,
                               struct stat *st)
 {
@@ -490,7 +492,7 @@ static const char *find_audio(const char *dir, const char *id, char *path, size_
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
         snprintf(path, len, "%s/%s.%s", dir, id, ext[i]);
         if (stat(path, st) == 0 && S_ISREG(st->st_mode))
-            return path;
+            return ext[i];
     }
     return NULL;
 }
@@ -519,9 +521,9 @@ int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, t
     tcsv ca = {0}, cv = {0};
     tsplit sp = {0};
     cache c = {0};
-    int rc = -1, n = 0, *rows = NULL, *eidx = NULL;
+    int rc = -1, n = 0, nj = 0, *rows = NULL, *eidx = NULL, *jobs = NULL;
     char(*paths)[4096] = NULL;
-    centry **ents = NULL;
+    char(*errs)[512] = NULL;
     xctx x = {0};
     pthread_mutex_init(&x.mu, NULL);
     if (tcsv_read(o->arousal_csv, &ca, msg, msglen) || tcsv_read(o->valence_csv, &cv, msg, msglen))
@@ -530,9 +532,10 @@ int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, t
         goto done;
     rows = malloc(sizeof(int) * (size_t)(ca.nrow + 1));
     paths = malloc(sizeof *paths * (size_t)(ca.nrow + 1));
-    ents = calloc((size_t)ca.nrow + 1, sizeof *ents);
     eidx = calloc((size_t)ca.nrow + 1, sizeof *eidx);
-    if (!rows || !paths || !ents || !eidx) {
+    jobs = malloc(sizeof(int) * (size_t)(ca.nrow + 1));
+    errs = calloc((size_t)ca.nrow + 1, sizeof *errs);
+    if (!rows || !paths || !eidx || !jobs || !errs) {
         snprintf(msg, msglen, "out of memory");
         goto done;
     }
@@ -560,119 +563,89 @@ int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, t
         }
     if (o->cache)
         cache_read(o->cache, fc, &c);
-    int todo = 0, *jobs = NULL;
-    char(*errs)[512] = NULL;
+    /* every song's cache entry (ids are unique, so each entry serves one
+     * song); missing or stale ones become jobs */
     for (int k = 0; k < n; k++) {
         const char *id = ca.id[rows[k]];
         struct stat st;
-        if (!find_audio(o->audio_dir, id, paths[k], sizeof paths[k], &st)) {
+        const char *ext = find_audio(o->audio_dir, id, paths[k], sizeof paths[k], &st);
+        if (!ext) {
             snprintf(msg, msglen, "%s: no audio file %s.mp3/.wav/.flac/.ogg for song %s",
                      o->audio_dir, id, id);
             goto done;
         }
-        const char *base = strrchr(paths[k], '/') ? strrchr(paths[k], '/') + 1 : paths[k];
+        char name[sizeof c.e->name];
+        snprintf(name, sizeof name, "%s.%s", id, ext);
         centry *e = NULL;
-        for (int i = 0; i < c.n; i++)
-            if (!strcmp(c.e[i].name, base)) {
+        for (int i = 0; i < c.n && !e; i++)
+            if (!strcmp(c.e[i].name, name))
                 e = &c.e[i];
-                break;
-            }
         int stale = !e || e->size != (int64_t)st.st_size ||
                     e->mtime_s != (int64_t)st.st_mtim.tv_sec ||
                     e->mtime_ns != (int64_t)st.st_mtim.tv_nsec;
-        if (!e) {
-            e = cache_add(&c);
-            if (!e) {
-                snprintf(msg, msglen, "out of memory");
-                goto done;
-            }
-            snprintf(e->name, sizeof e->name, "%s", base);
+        if (!e && !(e = cache_add(&c))) {
+            snprintf(msg, msglen, "out of memory");
+            goto done;
         }
         if (stale) {
             free(e->x);
-            e->x = NULL;
-            e->T = 0;
+            memset(e, 0, sizeof *e);
+            snprintf(e->name, sizeof e->name, "%s", name);
             e->size = (int64_t)st.st_size;
             e->mtime_s = (int64_t)st.st_mtim.tv_sec;
             e->mtime_ns = (int64_t)st.st_mtim.tv_nsec;
-            e->used = 2; /* to extract */
-            todo++;
-        } else
-            e->used = 1;
+            jobs[nj++] = k;
+        }
         eidx[k] = (int)(e - c.e); /* an index: c.e may move while growing */
     }
-    for (int k = 0; k < n; k++)
-        ents[k] = c.e + eidx[k];
-    jobs = malloc(sizeof(int) * (size_t)(todo + 1));
-    errs = calloc((size_t)todo + 1, sizeof *errs);
-    char(*jpaths)[4096] = malloc(sizeof *jpaths * (size_t)(todo + 1));
-    centry **jents = malloc(sizeof *jents * (size_t)(todo + 1));
-    if (!jobs || !errs || !jpaths || !jents) {
-        free(jobs);
-        free(errs);
-        free(jpaths);
-        free(jents);
-        snprintf(msg, msglen, "out of memory");
-        goto done;
-    }
-    int nj = 0;
-    for (int k = 0; k < n; k++)
-        if (ents[k]->used == 2) {
-            memcpy(jpaths[nj], paths[k], sizeof paths[k]);
-            jents[nj++] = ents[k];
-            ents[k]->used = 1;
-        }
     if (nj > 0) {
         x.fc = fc;
-        x.path = jpaths;
-        x.ent = jents;
+        x.path = paths;
+        x.ent = c.e;
+        x.eidx = eidx;
+        x.jobs = jobs;
         x.err = errs;
         x.n = nj;
         x.progress = o->progress;
         tpool *pool = tpool_create(o->threads);
         if (pool)
             tpool_run(pool, nj, job_extract, &x);
-        tpool_destroy(pool);
-        if (!pool)
+        else
             snprintf(msg, msglen, "cannot start threads");
+        tpool_destroy(pool);
         for (int j = 0; j < nj && !msg[0]; j++)
             if (errs[j][0])
                 snprintf(msg, msglen, "%s", errs[j]);
+        if (msg[0])
+            goto done;
+        if (o->cache && cache_write(o->cache, fc, &c, msg, msglen)) {
+            /* a read-only data folder must not stop training: warn only */
+            fprintf(stderr, "valar-train: warning: %s\n", msg);
+            msg[0] = 0;
+        }
     }
-    free(jobs);
-    free(errs);
-    free(jpaths);
-    free(jents);
-    if (msg[0])
-        goto done;
-    if (nj > 0 && o->cache && cache_write(o->cache, fc, &c, msg, msglen)) {
-        /* a read-only data folder must not stop training: warn only */
-        fprintf(stderr, "valar-train: warning: %s\n", msg);
-        msg[0] = 0;
-    }
-    /* build the songs */
+    /* build the songs; they take over the cache's feature arrays */
     out->songs = calloc((size_t)n + 1, sizeof(tsong));
     if (!out->songs) {
         snprintf(msg, msglen, "out of memory");
         goto done;
     }
     for (int k = 0; k < n; k++) {
-        const centry *e = ents[k];
+        centry *e = &c.e[eidx[k]];
         const char *id = ca.id[rows[k]];
         int ra = rows[k], rv = row_of(&cv, id);
         tsong *g = &out->songs[out->n++];
         snprintf(g->id, sizeof g->id, "%s", id);
         g->T = e->T;
         g->M = e->M;
-        size_t T1 = (size_t)e->T + 1;
-        g->x = malloc(sizeof(float) * T1 * (size_t)e->M);
-        g->tgt = calloc(T1 * 2, sizeof(float));
-        g->lab = calloc(T1, 1);
-        if (!g->x || !g->tgt || !g->lab) {
+        g->x = e->x;
+        e->x = NULL;
+        g->tgt = calloc(((size_t)e->T + 1) * 2, sizeof(float));
+        g->lab = calloc((size_t)e->T + 1, 1);
+        if (!g->tgt || !g->lab) {
             snprintf(msg, msglen, "out of memory");
             goto done;
         }
-        memcpy(g->x, e->x, sizeof(float) * (size_t)e->T * e->M);
         int seg_ms = fc->segment_ms;
         for (int j = 0; j < ca.ncol; j++) {
             int ms = ca.ms[j], jv = col_of(&cv, ms), t = ms / seg_ms;
@@ -697,7 +670,8 @@ done:
     cache_free(&c);
     free(rows);
     free(paths);
-    free(ents);
     free(eidx);
+    free(jobs);
+    free(errs);
     return rc;
 }

@@ -38,27 +38,4 @@ typedef struct {
 int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, tset *out, char *msg,
                size_t msglen);
 
-/* Parsing helpers, exported for the tests. */
-typedef struct {
-    int ncol, nrow;
-    int *ms;        /* ncol: start of each column's segment, ms */
-    char (*id)[64]; /* nrow */
-    float *v;       /* nrow x ncol, NAN = blank */
-} tcsv;
-int tcsv_read(const char *path, tcsv *c, char *msg, size_t msglen);
-void tcsv_free(tcsv *c);
-
-/* Does the split file put id into set? Returns 1/0, or negative with msg. */
-typedef struct {
-    int n;
-    struct tsplit_item {
-        char set[8];
-        char lo[64];
-        long a, b; /* numeric range (a <= id <= b) when lo is empty */
-    } * items;
-} tsplit;
-int tsplit_read(const char *path, tsplit *s, char *msg, size_t msglen);
-int tsplit_has(const tsplit *s, const char *set, const char *id);
-void tsplit_free(tsplit *s);
-
 #endif

@@ -2,6 +2,7 @@
 #include "tpool.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,28 +152,35 @@ void tl_bn_bwd_apply(const double *dout, const double *xh, const unsigned char *
         }
 }
 
-/* y[t][d] = b[d] + W[d] . x[t]. */
-void tl_dense_fwd(const double *x, int L, int In, int D, const double *W, const double *b,
-                  double *y)
+/* The dense layer on the conv block's output, which is mostly zeros (ReLU,
+ * and dropout in training): only the nonzero inputs nz[t][0..nnz[t]) are
+ * visited, in ascending order.
+ * y[t][d] = b[d] + W[d] . x[t]. */
+void tl_dense_fwd(const double *x, const int *nz, const int *nnz, int L, int In, int D,
+                  const double *W, const double *b, double *y)
 {
     for (int t = 0; t < L; t++) {
         const double *xr = x + (size_t)t * In;
+        const int *ix = nz + (size_t)t * In;
         for (int d = 0; d < D; d++) {
             const double *wr = W + (size_t)d * In;
             double acc = b[d];
-            for (int i = 0; i < In; i++)
-                acc += wr[i] * xr[i];
+            for (int j = 0; j < nnz[t]; j++)
+                acc += wr[ix[j]] * xr[ix[j]];
             y[(size_t)t * D + d] = acc;
         }
     }
 }
 
-/* Accumulates dx (if not NULL), dW, db. */
-void tl_dense_bwd(const double *x, int L, int In, int D, const double *W, const double *dy,
-                  double *dx, double *dW, double *db)
+/* Accumulates dx, dW, db. dx only where x is nonzero: elsewhere the gradient
+ * is cut by ReLU or dropout anyway (see bwd_top). */
+void tl_dense_bwd(const double *x, const int *nz, const int *nnz, int L, int In, int D,
+                  const double *W, const double *dy, double *dx, double *dW, double *db)
 {
     for (int t = 0; t < L; t++) {
         const double *xr = x + (size_t)t * In;
+        const int *ix = nz + (size_t)t * In;
+        double *dxr = dx + (size_t)t * In;
         for (int d = 0; d < D; d++) {
             double g = dy[(size_t)t * D + d];
             if (g == 0.0)
@@ -180,12 +188,10 @@ void tl_dense_bwd(const double *x, int L, int In, int D, const double *W, const 
             const double *wr = W + (size_t)d * In;
             double *dwr = dW + (size_t)d * In;
             db[d] += g;
-            for (int i = 0; i < In; i++)
+            for (int j = 0; j < nnz[t]; j++) {
+                int i = ix[j];
                 dwr[i] += g * xr[i];
-            if (dx) {
-                double *dxr = dx + (size_t)t * In;
-                for (int i = 0; i < In; i++)
-                    dxr[i] += g * wr[i];
+                dxr[i] += g * wr[i];
             }
         }
     }
@@ -465,21 +471,38 @@ void tnet_init(tnet *n, uint64_t seed)
 
 /* ---- weight files ---- */
 
-static int add_t(weights *w, const char *name, int ndim, int64_t a, int64_t b, int64_t c,
-                 const double *src)
+/* One tensor of the weight file and where it lives in the net. */
+typedef struct {
+    char name[64];
+    int ndim;
+    int64_t shape[3];
+    double *p;
+} tdesc;
+
+/* input, conv, bn (8) + per branch dense (2), 2 GRUs (6), maxout (2) */
+enum { MAX_TENSORS = 8 + 2 * 10 };
+
+static void __attribute__((format(printf, 8, 9)))
+put(tdesc *t, int *k, double *p, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, ...)
 {
-    int64_t shape[3] = {a, b, c};
+    tdesc *e = &t[(*k)++];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->name, sizeof e->name, fmt, ap);
+    va_end(ap);
+    e->ndim = ndim;
+    e->shape[0] = a;
+    e->shape[1] = b;
+    e->shape[2] = c;
+    e->p = p;
+}
+
+static size_t desc_count(const tdesc *t)
+{
     size_t cnt = 1;
-    for (int i = 0; i < ndim; i++)
-        cnt *= (size_t)shape[i];
-    float *f = malloc(sizeof(float) * cnt);
-    if (!f)
-        return WEIGHTS_ERR_NOMEM;
-    for (size_t i = 0; i < cnt; i++)
-        f[i] = (float)src[i];
-    int err = weights_add(w, name, ndim, shape, f);
-    free(f);
-    return err;
+    for (int i = 0; i < t->ndim; i++)
+        cnt *= (size_t)t->shape[i];
+    return cnt;
 }
 
 static const char *branch_name(const tnet *n, int b)
@@ -487,48 +510,66 @@ static const char *branch_name(const tnet *n, int b)
     return n->d.joint ? "joint" : b == 0 ? "arousal" : "valence";
 }
 
-weights *tnet_to_weights(const tnet *n, const melspec_config *fc)
+/* Every tensor of crnn.h's layout: the one list both tnet_to_weights and
+ * tnet_from_weights walk. Returns the count. */
+static int tensor_list(tnet *n, tdesc *t)
 {
     const tnet_dims *d = &n->d;
-    weights *w = weights_create();
-    if (!w)
-        return NULL;
-    const double *th = n->theta;
-    int err = 0;
-    char name[64], buf[64];
-    err |= add_t(w, "input.mean", 1, d->M, 0, 0, n->in_mean);
-    err |= add_t(w, "input.std", 1, d->M, 0, 0, n->in_std);
-    err |= add_t(w, "conv.weight", 3, d->C, 3, 3, th + n->conv_w);
-    err |= add_t(w, "conv.bias", 1, d->C, 0, 0, th + n->conv_b);
-    err |= add_t(w, "bn.gamma", 1, d->C, 0, 0, th + n->bn_g);
-    err |= add_t(w, "bn.beta", 1, d->C, 0, 0, th + n->bn_b);
-    err |= add_t(w, "bn.mean", 1, d->C, 0, 0, n->bn_mean);
-    err |= add_t(w, "bn.var", 1, d->C, 0, 0, n->bn_var);
+    double *th = n->theta;
+    int k = 0;
+    put(t, &k, n->in_mean, 1, d->M, 0, 0, "input.mean");
+    put(t, &k, n->in_std, 1, d->M, 0, 0, "input.std");
+    put(t, &k, th + n->conv_w, 3, d->C, 3, 3, "conv.weight");
+    put(t, &k, th + n->conv_b, 1, d->C, 0, 0, "conv.bias");
+    put(t, &k, th + n->bn_g, 1, d->C, 0, 0, "bn.gamma");
+    put(t, &k, th + n->bn_b, 1, d->C, 0, 0, "bn.beta");
+    put(t, &k, n->bn_mean, 1, d->C, 0, 0, "bn.mean");
+    put(t, &k, n->bn_var, 1, d->C, 0, 0, "bn.var");
     for (int b = 0; b < n->nbr; b++) {
         const tnet_branch *br = &n->br[b];
         const char *bn = branch_name(n, b);
-        snprintf(name, sizeof name, "%s.dense.weight", bn);
-        err |= add_t(w, name, 2, d->D, (int64_t)d->C * d->M, 0, th + br->dense_w);
-        snprintf(name, sizeof name, "%s.dense.bias", bn);
-        err |= add_t(w, name, 1, d->D, 0, 0, th + br->dense_b);
-        for (int k = 0; k < n->ndir; k++) {
-            const char *g = k == 0 ? "gru" : "gru_bw";
-            snprintf(name, sizeof name, "%s.%s.weight_ih", bn, g);
-            err |= add_t(w, name, 2, 3 * d->H, d->D, 0, th + br->wih[k]);
-            snprintf(name, sizeof name, "%s.%s.weight_hh", bn, g);
-            err |= add_t(w, name, 2, 3 * d->H, d->H, 0, th + br->whh[k]);
-            snprintf(name, sizeof name, "%s.%s.bias", bn, g);
-            err |= add_t(w, name, 1, 3 * d->H, 0, 0, th + br->gb[k]);
+        put(t, &k, th + br->dense_w, 2, d->D, (int64_t)d->C * d->M, 0, "%s.dense.weight", bn);
+        put(t, &k, th + br->dense_b, 1, d->D, 0, 0, "%s.dense.bias", bn);
+        for (int r = 0; r < n->ndir; r++) {
+            const char *g = r == 0 ? "gru" : "gru_bw";
+            put(t, &k, th + br->wih[r], 2, 3 * d->H, d->D, 0, "%s.%s.weight_ih", bn, g);
+            put(t, &k, th + br->whh[r], 2, 3 * d->H, d->H, 0, "%s.%s.weight_hh", bn, g);
+            put(t, &k, th + br->gb[r], 1, 3 * d->H, 0, 0, "%s.%s.bias", bn, g);
         }
-        snprintf(name, sizeof name, "%s.maxout.weight", bn);
-        err |= add_t(w, name, 3, n->P, d->K, n->G, th + br->mo_w);
-        snprintf(name, sizeof name, "%s.maxout.bias", bn);
-        err |= add_t(w, name, 2, n->P, d->K, 0, th + br->mo_b);
+        put(t, &k, th + br->mo_w, 3, n->P, d->K, n->G, "%s.maxout.weight", bn);
+        put(t, &k, th + br->mo_b, 2, n->P, d->K, 0, "%s.maxout.bias", bn);
     }
+    return k;
+}
+
+static int add_t(weights *w, const tdesc *t)
+{
+    size_t cnt = desc_count(t);
+    float *f = malloc(sizeof(float) * cnt);
+    if (!f)
+        return WEIGHTS_ERR_NOMEM;
+    for (size_t i = 0; i < cnt; i++)
+        f[i] = (float)t->p[i];
+    int err = weights_add(w, t->name, t->ndim, t->shape, f);
+    free(f);
+    return err;
+}
+
+weights *tnet_to_weights(const tnet *n, const melspec_config *fc)
+{
+    weights *w = weights_create();
+    if (!w)
+        return NULL;
+    tdesc t[MAX_TENSORS];
+    int cnt = tensor_list((tnet *)n, t); /* only read here */
+    int err = 0;
+    for (int i = 0; i < cnt; i++)
+        err |= add_t(w, &t[i]);
     err |= weights_set_meta(w, "format", "valar-crnn");
     err |= weights_set_meta(w, "version", "1");
-    err |= weights_set_meta(w, "kind", d->kind ? "streaming" : "offline");
-    err |= weights_set_meta(w, "branches", d->joint ? "joint" : "separate");
+    err |= weights_set_meta(w, "kind", n->d.kind ? "streaming" : "offline");
+    err |= weights_set_meta(w, "branches", n->d.joint ? "joint" : "separate");
+    char buf[64];
     snprintf(buf, sizeof buf, "%.9g", n->bn_eps);
     err |= weights_set_meta(w, "bn_eps", buf);
     if (fc)
@@ -540,26 +581,25 @@ weights *tnet_to_weights(const tnet *n, const melspec_config *fc)
     return w;
 }
 
-/* Copies a tensor of exactly cnt elements, else an error naming it. */
-static int get_t(const weights *w, const char *name, size_t cnt, double *dst, char *msg,
-                 size_t msglen)
+/* Copies a tensor of exactly desc_count(t) elements, else an error naming it. */
+static int get_t(const weights *w, const tdesc *t, char *msg, size_t msglen)
 {
     int nd = 0;
     int64_t sh[WEIGHTS_MAX_DIMS];
-    const float *f = weights_get(w, name, &nd, sh);
+    const float *f = weights_get(w, t->name, &nd, sh);
     if (!f) {
-        snprintf(msg, msglen, "tensor %s is missing", name);
+        snprintf(msg, msglen, "tensor %s is missing", t->name);
         return WEIGHTS_ERR_MISSING;
     }
-    size_t have = 1;
+    size_t have = 1, cnt = desc_count(t);
     for (int i = 0; i < nd; i++)
         have *= (size_t)sh[i];
     if (have != cnt) {
-        snprintf(msg, msglen, "tensor %s has %zu elements, expected %zu", name, have, cnt);
+        snprintf(msg, msglen, "tensor %s has %zu elements, expected %zu", t->name, have, cnt);
         return WEIGHTS_ERR_SHAPE;
     }
     for (size_t i = 0; i < cnt; i++)
-        dst[i] = f[i];
+        t->p[i] = f[i];
     return 0;
 }
 
@@ -608,51 +648,10 @@ int tnet_from_weights(const weights *w, tnet **out, char *msg, size_t msglen)
         return WEIGHTS_ERR_SHAPE;
     }
     n->bn_eps = atof(eps);
-    int err = 0;
-    double *th = n->theta;
-    size_t C = (size_t)d.C, H = (size_t)d.H;
-    if (!err)
-        err = get_t(w, "input.mean", (size_t)d.M, n->in_mean, msg, msglen);
-    if (!err)
-        err = get_t(w, "input.std", (size_t)d.M, n->in_std, msg, msglen);
-    if (!err)
-        err = get_t(w, "conv.weight", C * 9, th + n->conv_w, msg, msglen);
-    if (!err)
-        err = get_t(w, "conv.bias", C, th + n->conv_b, msg, msglen);
-    if (!err)
-        err = get_t(w, "bn.gamma", C, th + n->bn_g, msg, msglen);
-    if (!err)
-        err = get_t(w, "bn.beta", C, th + n->bn_b, msg, msglen);
-    if (!err)
-        err = get_t(w, "bn.mean", C, n->bn_mean, msg, msglen);
-    if (!err)
-        err = get_t(w, "bn.var", C, n->bn_var, msg, msglen);
-    for (int b = 0; b < n->nbr && !err; b++) {
-        const tnet_branch *br = &n->br[b];
-        const char *bn = branch_name(n, b);
-        snprintf(name, sizeof name, "%s.dense.weight", bn);
-        err = get_t(w, name, (size_t)d.D * C * d.M, th + br->dense_w, msg, msglen);
-        snprintf(name, sizeof name, "%s.dense.bias", bn);
-        if (!err)
-            err = get_t(w, name, (size_t)d.D, th + br->dense_b, msg, msglen);
-        for (int k = 0; k < n->ndir && !err; k++) {
-            const char *g = k == 0 ? "gru" : "gru_bw";
-            snprintf(name, sizeof name, "%s.%s.weight_ih", bn, g);
-            err = get_t(w, name, 3 * H * d.D, th + br->wih[k], msg, msglen);
-            snprintf(name, sizeof name, "%s.%s.weight_hh", bn, g);
-            if (!err)
-                err = get_t(w, name, 3 * H * H, th + br->whh[k], msg, msglen);
-            snprintf(name, sizeof name, "%s.%s.bias", bn, g);
-            if (!err)
-                err = get_t(w, name, 3 * H, th + br->gb[k], msg, msglen);
-        }
-        snprintf(name, sizeof name, "%s.maxout.weight", bn);
-        if (!err)
-            err = get_t(w, name, (size_t)n->P * d.K * n->G, th + br->mo_w, msg, msglen);
-        snprintf(name, sizeof name, "%s.maxout.bias", bn);
-        if (!err)
-            err = get_t(w, name, (size_t)n->P * d.K, th + br->mo_b, msg, msglen);
-    }
+    tdesc t[MAX_TENSORS];
+    int cnt = tensor_list(n, t), err = 0;
+    for (int i = 0; i < cnt && !err; i++)
+        err = get_t(w, &t[i], msg, msglen);
     if (err) {
         tnet_destroy(n);
         return err;
@@ -748,50 +747,6 @@ void tseq_set_input(const tnet *n, tseq *s, int row, const float *x)
         dst[m] = x ? ((double)x[m] - n->in_mean[m]) / n->in_std[m] : 0.0;
 }
 
-/* The dense layer on the conv block's output, which is mostly zeros (ReLU,
- * and dropout in training): only the nonzero inputs nz[t][0..nnz[t]) are
- * visited, in ascending order, so the sums are those of tl_dense_fwd/bwd
- * bit for bit. dx is computed only where x is nonzero: elsewhere the
- * gradient is cut by ReLU or dropout anyway (see bwd_top). */
-static void dense_fwd_nz(const double *x, const int *nz, const int *nnz, int L, int In, int D,
-                         const double *W, const double *b, double *y)
-{
-    for (int t = 0; t < L; t++) {
-        const double *xr = x + (size_t)t * In;
-        const int *ix = nz + (size_t)t * In;
-        for (int d = 0; d < D; d++) {
-            const double *wr = W + (size_t)d * In;
-            double acc = b[d];
-            for (int j = 0; j < nnz[t]; j++)
-                acc += wr[ix[j]] * xr[ix[j]];
-            y[(size_t)t * D + d] = acc;
-        }
-    }
-}
-
-static void dense_bwd_nz(const double *x, const int *nz, const int *nnz, int L, int In, int D,
-                         const double *W, const double *dy, double *dx, double *dW, double *db)
-{
-    for (int t = 0; t < L; t++) {
-        const double *xr = x + (size_t)t * In;
-        const int *ix = nz + (size_t)t * In;
-        double *dxr = dx + (size_t)t * In;
-        for (int d = 0; d < D; d++) {
-            double g = dy[(size_t)t * D + d];
-            if (g == 0.0)
-                continue;
-            const double *wr = W + (size_t)d * In;
-            double *dwr = dW + (size_t)d * In;
-            db[d] += g;
-            for (int j = 0; j < nnz[t]; j++) {
-                int i = ix[j];
-                dwr[i] += g * xr[i];
-                dxr[i] += g * wr[i];
-            }
-        }
-    }
-}
-
 /* Everything after batch norm for one sequence: ReLU, dropout, branches,
  * outputs. bn_out is in s->a on entry. train: draw dropout masks. */
 static void fwd_top(const tnet *n, tseq *s, const tnet_reg *reg, uint64_t rng, int train)
@@ -823,7 +778,7 @@ static void fwd_top(const tnet *n, tseq *s, const tnet_reg *reg, uint64_t rng, i
         const tnet_branch *br = &n->br[b];
         size_t ob = (size_t)b * s->cap;
         double *dn = s->dn + ob * d->D, *gin = s->gin + ob * d->D, *dmg = s->dmg + ob * d->D;
-        dense_fwd_nz(s->am, s->nz, s->nnz, L, CM, d->D, th + br->dense_w, th + br->dense_b, dn);
+        tl_dense_fwd(s->am, s->nz, s->nnz, L, CM, d->D, th + br->dense_w, th + br->dense_b, dn);
         for (int i = 0; i < L * d->D; i++) {
             double k = 1.0;
             if (pg > 0)
@@ -870,9 +825,8 @@ void tnet_eval_seq(const tnet *n, tseq *s, float *pred, double *h_last)
 {
     const tnet_dims *d = &n->d;
     const double *th = n->theta;
-    double istd[64];
-    int C = d->C > 64 ? 64 : d->C;
-    for (int c = 0; c < C; c++)
+    double istd[64]; /* C <= 64 (tnet_create) */
+    for (int c = 0; c < d->C; c++)
         istd[c] = 1.0 / sqrt(n->bn_var[c] + n->bn_eps);
     tl_conv_fwd(s->xin, s->L, d->M, d->C, d->kind ? 2 : 1, th + n->conv_w, th + n->conv_b, s->y);
     tl_bn_apply(s->y, s->L, d->C, d->M, n->bn_mean, istd, th + n->bn_g, th + n->bn_b, s->xh, s->a);
@@ -923,7 +877,7 @@ static void bwd_top(const tnet *n, tseq *s, const tnet_reg *reg, double dscale, 
         const double *dmg = s->dmg + ob * d->D;
         for (int i = 0; i < L * d->D; i++)
             s->dgin[i] *= dmg[i];
-        dense_bwd_nz(s->am, s->nz, s->nnz, L, CM, d->D, th + br->dense_w, s->dgin, s->da,
+        tl_dense_bwd(s->am, s->nz, s->nnz, L, CM, d->D, th + br->dense_w, s->dgin, s->da,
                      gr + br->dense_w, gr + br->dense_b);
     }
     /* through dropout, the activity penalty and ReLU to the BN output */

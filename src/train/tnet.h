@@ -135,10 +135,12 @@ void tl_bn_bwd_sums(const double *dout, const double *xh, const unsigned char *v
 void tl_bn_bwd_apply(const double *dout, const double *xh, const unsigned char *valid, int L, int C,
                      int M, const double *gamma, const double *istd, const double *sd,
                      const double *sdx, double nv, double *dy);
-void tl_dense_fwd(const double *x, int L, int In, int D, const double *W, const double *b,
-                  double *y);
-void tl_dense_bwd(const double *x, int L, int In, int D, const double *W, const double *dy,
-                  double *dx, double *dW, double *db);
+/* Dense on sparse input: nz[t * In ..] holds the indices of frame t's
+ * nnz[t] nonzero inputs, ascending; dx is computed only at those. */
+void tl_dense_fwd(const double *x, const int *nz, const int *nnz, int L, int In, int D,
+                  const double *W, const double *b, double *y);
+void tl_dense_bwd(const double *x, const int *nz, const int *nnz, int L, int In, int D,
+                  const double *W, const double *dy, double *dx, double *dW, double *db);
 void tl_gru_fwd(const double *x, int L, int D, int H, const double *Wih, const double *Whh,
                 const double *b, const double *h0, int reverse, double *hs, double *z, double *r,
                 double *n);

@@ -93,11 +93,6 @@ void tpool_destroy(tpool *p)
     free(p);
 }
 
-int tpool_threads(const tpool *p)
-{
-    return p ? p->n : 1;
-}
-
 void tpool_run(tpool *p, int njobs, tpool_fn fn, void *ctx)
 {
     if (!p || p->n <= 1 || njobs <= 1) {

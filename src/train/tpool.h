@@ -11,7 +11,6 @@ typedef void (*tpool_fn)(void *ctx, int i);
  * failure. */
 tpool *tpool_create(int nthreads);
 void tpool_destroy(tpool *p);
-int tpool_threads(const tpool *p);
 /* Runs all jobs and returns when they are done (the caller works too). */
 void tpool_run(tpool *p, int njobs, tpool_fn fn, void *ctx);
 

@@ -1,4 +1,5 @@
 #include "ttrain.h"
+#include "tfile.h"
 #include "tpool.h"
 
 #include <math.h>
@@ -19,11 +20,18 @@ void tset_free(tset *s)
     s->n = 0;
 }
 
-void tset_stats(const tset *s, int M, double *mean, double *std)
+/* Per-band mean and standard deviation of all frames of a set; -1 when out
+ * of memory. */
+static int tset_stats(const tset *s, int M, double *mean, double *std)
 {
     double *s1 = calloc((size_t)M, sizeof(double)), *s2 = calloc((size_t)M, sizeof(double));
+    if (!s1 || !s2) {
+        free(s1);
+        free(s2);
+        return -1;
+    }
     double cnt = 0;
-    for (int i = 0; s1 && s2 && i < s->n; i++) {
+    for (int i = 0; i < s->n; i++) {
         const tsong *g = &s->songs[i];
         for (int t = 0; t < g->T; t++)
             for (int m = 0; m < M; m++) {
@@ -34,13 +42,14 @@ void tset_stats(const tset *s, int M, double *mean, double *std)
         cnt += g->T;
     }
     for (int m = 0; m < M; m++) {
-        double mu = cnt > 0 && s1 ? s1[m] / cnt : 0;
-        double var = cnt > 0 && s2 ? s2[m] / cnt - mu * mu : 1;
+        double mu = cnt > 0 ? s1[m] / cnt : 0;
+        double var = cnt > 0 ? s2[m] / cnt - mu * mu : 1;
         mean[m] = mu;
         std[m] = sqrt(var > 1e-6 ? var : 1e-6); /* a silent band must not divide by zero */
     }
     free(s1);
     free(s2);
+    return 0;
 }
 
 void ttrain_defaults(ttrain_opts *o)
@@ -62,25 +71,66 @@ void ttrain_defaults(ttrain_opts *o)
 
 /* ---- statistics ---- */
 
-void tstat_pair(const float *p, const float *t, const unsigned char *lab, int n, int step,
-                double *rmse, double *r)
+/* Running sums for RMSE and Pearson r; adding songs one after another gives
+ * the same numbers as one pass over their concatenation. */
+typedef struct {
+    double sp, st, spp, stt, spt, se, cnt;
+} pairsum;
+
+static void pair_add(pairsum *s, const float *p, const float *t, const unsigned char *lab, int n,
+                     int step)
 {
-    double sp = 0, st = 0, spp = 0, stt = 0, spt = 0, se = 0, cnt = 0;
     for (int i = 0; i < n; i++) {
         if (lab && !lab[i])
             continue;
         double a = p[(size_t)i * step], b = t[(size_t)i * step];
-        sp += a;
-        st += b;
-        spp += a * a;
-        stt += b * b;
-        spt += a * b;
-        se += (a - b) * (a - b);
-        cnt++;
+        s->sp += a;
+        s->st += b;
+        s->spp += a * a;
+        s->stt += b * b;
+        s->spt += a * b;
+        s->se += (a - b) * (a - b);
+        s->cnt++;
     }
-    *rmse = cnt > 0 ? sqrt(se / cnt) : NAN;
-    double vp = spp - sp * sp / cnt, vt = stt - st * st / cnt;
-    *r = cnt > 1 && vp > 1e-12 && vt > 1e-12 ? (spt - sp * st / cnt) / sqrt(vp * vt) : NAN;
+}
+
+static void pair_result(const pairsum *s, double *rmse, double *r)
+{
+    double cnt = s->cnt;
+    *rmse = cnt > 0 ? sqrt(s->se / cnt) : NAN;
+    double vp = s->spp - s->sp * s->sp / cnt, vt = s->stt - s->st * s->st / cnt;
+    *r = cnt > 1 && vp > 1e-12 && vt > 1e-12 ? (s->spt - s->sp * s->st / cnt) / sqrt(vp * vt) : NAN;
+}
+
+void tstat_pair(const float *p, const float *t, const unsigned char *lab, int n, int step,
+                double *rmse, double *r)
+{
+    pairsum s = {0};
+    pair_add(&s, p, t, lab, n, step);
+    pair_result(&s, rmse, r);
+}
+
+/* Mean and standard deviation of per-song figures, NaNs (songs without a
+ * defined r) left out. */
+typedef struct {
+    double s, s2;
+    int c;
+} meansd;
+
+static void msd_add(meansd *a, double v)
+{
+    if (isnan(v))
+        return;
+    a->s += v;
+    a->s2 += v * v;
+    a->c++;
+}
+
+static void msd_result(const meansd *a, double *mean, double *sd)
+{
+    double m = a->c ? a->s / a->c : NAN;
+    *mean = m;
+    *sd = a->c ? sqrt(fmax(0, a->s2 / a->c - m * m)) : NAN;
 }
 
 /* ---- filling sequences ---- */
@@ -142,24 +192,12 @@ static void job_eval(void *ctx, int j)
         ttrain_predict(e->n, e->seqs[j], &e->set->songs[i], e->seq_len, e->pred[i]);
 }
 
-static void mean_sd(const double *v, int n, double *mean, double *sd)
-{
-    double s = 0, s2 = 0;
-    int c = 0;
-    for (int i = 0; i < n; i++)
-        if (!isnan(v[i])) {
-            s += v[i];
-            s2 += v[i] * v[i];
-            c++;
-        }
-    *mean = c ? s / c : NAN;
-    *sd = c ? sqrt(fmax(0, s2 / c - (s / c) * (s / c))) : NAN;
-}
-
 int ttrain_eval(const tnet *n, const tset *set, int seq_len, int threads, tmetrics *m)
 {
     memset(m, 0, sizeof *m);
-    int nth = threads < 1 ? 1 : threads > set->n ? (set->n > 0 ? set->n : 1) : threads;
+    int nth = threads < 1 ? 1 : threads;
+    if (nth > set->n)
+        nth = set->n > 0 ? set->n : 1;
     int maxT = 1;
     for (int i = 0; i < set->n; i++)
         if (set->songs[i].T > maxT)
@@ -177,45 +215,30 @@ int ttrain_eval(const tnet *n, const tset *set, int seq_len, int threads, tmetri
     for (int i = 0; !err && i < set->n; i++)
         err = !(e.pred[i] = malloc(sizeof(float) * 2 * (size_t)(set->songs[i].T + 1)));
     tpool *pool = err ? NULL : tpool_create(nth);
-    if (!err && pool) {
+    if (pool) {
         tpool_run(pool, nth, job_eval, &e);
-        /* all frames */
-        long tot = 0;
-        for (int i = 0; i < set->n; i++)
-            tot += set->songs[i].T;
-        float *P = malloc(sizeof(float) * 2 * (size_t)(tot + 1));
-        float *Tg = malloc(sizeof(float) * 2 * (size_t)(tot + 1));
-        unsigned char *Lb = malloc((size_t)tot + 1);
-        double *sr[4];
-        for (int k = 0; k < 4; k++)
-            sr[k] = calloc((size_t)set->n + 1, sizeof(double));
-        if (P && Tg && Lb && sr[0] && sr[1] && sr[2] && sr[3]) {
-            long o = 0;
-            for (int i = 0; i < set->n; i++) {
-                const tsong *g = &set->songs[i];
-                memcpy(P + o * 2, e.pred[i], sizeof(float) * 2 * (size_t)g->T);
-                memcpy(Tg + o * 2, g->tgt, sizeof(float) * 2 * (size_t)g->T);
-                memcpy(Lb + o, g->lab, (size_t)g->T);
-                for (int t = 0; t < g->T; t++)
-                    m->frames += g->lab[t];
-                for (int p = 0; p < 2; p++)
-                    tstat_pair(e.pred[i] + p, g->tgt + p, g->lab, g->T, 2, &sr[p][i],
-                               &sr[2 + p][i]);
-                o += g->T;
-            }
+        pairsum all[2] = {{0}};
+        meansd song_rmse[2] = {{0}}, song_r[2] = {{0}};
+        for (int i = 0; i < set->n; i++) {
+            const tsong *g = &set->songs[i];
+            for (int t = 0; t < g->T; t++)
+                m->frames += g->lab[t];
             for (int p = 0; p < 2; p++) {
-                tstat_pair(P + p, Tg + p, Lb, (int)tot, 2, &m->rmse[p], &m->r[p]);
-                mean_sd(sr[p], set->n, &m->song_rmse[p], &m->song_rmse_sd[p]);
-                mean_sd(sr[2 + p], set->n, &m->song_r[p], &m->song_r_sd[p]);
+                pairsum one = {0};
+                double rm, r;
+                pair_add(&one, e.pred[i] + p, g->tgt + p, g->lab, g->T, 2);
+                pair_add(&all[p], e.pred[i] + p, g->tgt + p, g->lab, g->T, 2);
+                pair_result(&one, &rm, &r);
+                msd_add(&song_rmse[p], rm);
+                msd_add(&song_r[p], r);
             }
-            m->songs = set->n;
-        } else
-            err = 1;
-        free(P);
-        free(Tg);
-        free(Lb);
-        for (int k = 0; k < 4; k++)
-            free(sr[k]);
+        }
+        for (int p = 0; p < 2; p++) {
+            pair_result(&all[p], &m->rmse[p], &m->r[p]);
+            msd_result(&song_rmse[p], &m->song_rmse[p], &m->song_rmse_sd[p]);
+            msd_result(&song_r[p], &m->song_r[p], &m->song_r_sd[p]);
+        }
+        m->songs = set->n;
     } else
         err = 1;
     tpool_destroy(pool);
@@ -312,13 +335,10 @@ typedef struct {
 static int save_state(const char *path, const tnet *n, const tadam *a, const tprogress *pr,
                       char *msg, size_t msglen)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        snprintf(msg, msglen, "%s: cannot write", tmp);
+    tfile tf;
+    if (tfile_open(&tf, path, "resume state", msg, msglen))
         return -1;
-    }
+    FILE *f = tf.f;
     int dims[7] = {n->d.kind, n->d.joint, n->d.M, n->d.C, n->d.D, n->d.H, n->d.K};
     size_t np = n->n_params, C = (size_t)n->d.C, M = (size_t)n->d.M;
     int ok = fwrite(STATE_MAGIC, 8, 1, f) == 1 && fwrite(dims, sizeof dims, 1, f) == 1 &&
@@ -330,14 +350,7 @@ static int save_state(const char *path, const tnet *n, const tadam *a, const tpr
              fwrite(n->bn_var, sizeof(double), C, f) == C &&
              fwrite(n->in_mean, sizeof(double), M, f) == M &&
              fwrite(n->in_std, sizeof(double), M, f) == M;
-    ok &= fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        snprintf(msg, msglen, "%s: write failed", path);
-        return -1;
-    }
-    return 0;
+    return tfile_commit(&tf, ok, msg, msglen);
 }
 
 static int load_state(const char *path, tnet *n, tadam *a, tprogress *pr, char *msg, size_t msglen)
@@ -382,36 +395,42 @@ static int save_weights(const tnet *n, const ttrain_opts *o, const melspec_confi
         return -1;
     }
     char buf[512];
+    int err = 0;
     snprintf(buf, sizeof buf, "%d", o->seq_len);
-    weights_set_meta(w, "seq_len", buf);
+    err |= weights_set_meta(w, "seq_len", buf);
     snprintf(buf, sizeof buf,
              "valar CRNN (Malik et al. 2017), %s, %s branches, trained by valar-train",
              n->d.kind ? "streaming" : "offline", n->d.joint ? "joint" : "separate");
-    weights_set_meta(w, "description", buf);
+    err |= weights_set_meta(w, "description", buf);
     if (o->args)
-        weights_set_meta(w, "training_args", o->args);
+        err |= weights_set_meta(w, "training_args", o->args);
     if (o->trained_on)
-        weights_set_meta(w, "trained_on", o->trained_on);
+        err |= weights_set_meta(w, "trained_on", o->trained_on);
     time_t now = time(NULL);
     struct tm tmv;
     gmtime_r(&now, &tmv);
     strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    weights_set_meta(w, "created", buf);
+    err |= weights_set_meta(w, "created", buf);
     if (vm) {
         snprintf(buf, sizeof buf,
                  "{\"epoch\": %d, \"val_rmse_arousal\": %.4f, \"val_rmse_valence\": %.4f, "
                  "\"val_r_arousal\": %.4f, \"val_r_valence\": %.4f}",
                  epoch, vm->rmse[0], vm->rmse[1], vm->r[0], vm->r[1]);
-        weights_set_meta(w, "metrics", buf);
+        err |= weights_set_meta(w, "metrics", buf);
     }
-    int err = weights_save(w, path, msg, msglen);
+    if (err)
+        snprintf(msg, msglen, "%s: out of memory building the weight file", path);
+    else
+        err = weights_save(w, path, msg, msglen);
     weights_destroy(w);
     return err;
 }
 
+/* A streaming lane: the song it walks through and where it is. */
 typedef struct {
     int song, pos;
-    double h[128];
+    int row;       /* its sequence in the current batch, -1: none */
+    double h[128]; /* GRU state to carry, [2][H], H <= 64 */
 } tlane;
 
 /* Everything inference needs: parameters and statistics. */
@@ -424,6 +443,114 @@ static void copy_net(tnet *dst, const tnet *src)
     memcpy(dst->in_std, src->in_std, sizeof(double) * (size_t)src->d.M);
 }
 
+/* The state of one training run. */
+typedef struct {
+    const ttrain_opts *o;
+    const tset *train;
+    tnet *net;
+    tpool *pool;
+    tseq **seqs; /* o->batch */
+    double *grad;
+    tadam adam;
+    tprogress pr;
+    double t_start;
+    double loss_sum, rmse_sum; /* over this epoch's nb batches */
+    long nb;
+} trun;
+
+static int time_up(const trun *r)
+{
+    return r->o->time_limit > 0 && now_s() - r->t_start > r->o->time_limit;
+}
+
+/* One mini-batch of seqs[0..N): gradient, Adam step, counters. Returns 1
+ * when the time limit has passed. */
+static int run_batch(trun *r, int N, uint64_t eseed)
+{
+    double rm;
+    r->loss_sum += tnet_batch(r->net, r->seqs, N, &r->o->reg, trng_mix(eseed, (uint64_t)r->pr.step),
+                              r->pool, 1, r->grad, &rm);
+    r->rmse_sum += rm;
+    tadam_step(&r->adam, r->net->theta, r->grad);
+    r->pr.step++;
+    r->nb++;
+    return time_up(r);
+}
+
+/* Offline epoch: the windows in shuffled order. Returns 1 when stopped by
+ * the time limit. */
+static int epoch_offline(trun *r, const twin *wins, int nwin, int *worder, uint64_t eseed)
+{
+    int B = r->o->batch, L = r->o->seq_len;
+    for (int i = 0; i < nwin; i++)
+        worder[i] = i;
+    shuffle(worder, nwin, eseed);
+    for (int b0 = 0; b0 < nwin; b0 += B) {
+        int N = nwin - b0 < B ? nwin - b0 : B;
+        for (int i = 0; i < N; i++) {
+            const twin *w = &wins[worder[b0 + i]];
+            const tsong *g = &r->train->songs[w->song];
+            int Lw = g->T - w->start < L ? g->T - w->start : L;
+            fill_rows(r->net, r->seqs[i], g, w->start, Lw, 0);
+        }
+        if (run_batch(r, N, eseed))
+            return 1;
+    }
+    return 0;
+}
+
+/* Streaming epoch: each lane walks through songs in shuffled order, one
+ * chunk per batch. Returns 1 when stopped by the time limit. */
+static int epoch_streaming(trun *r, tlane *lanes, int *order, uint64_t eseed)
+{
+    const tset *set = r->train;
+    int B = r->o->batch, L = r->o->seq_len, H = r->net->d.H, next = 0;
+    for (int i = 0; i < set->n; i++)
+        order[i] = i;
+    shuffle(order, set->n, eseed);
+    for (int l = 0; l < B; l++) {
+        lanes[l].song = next < set->n ? order[next++] : -1;
+        lanes[l].pos = 0;
+        memset(lanes[l].h, 0, sizeof lanes[l].h);
+    }
+    for (;;) {
+        int N = 0;
+        for (int l = 0; l < B; l++) {
+            tlane *ln = &lanes[l];
+            ln->row = -1;
+            if (ln->song < 0)
+                continue;
+            const tsong *g = &set->songs[ln->song];
+            int Lc = g->T - ln->pos < L ? g->T - ln->pos : L;
+            fill_rows(r->net, r->seqs[N], g, ln->pos, Lc, 1);
+            memcpy(r->seqs[N]->h0, ln->h, sizeof(double) * 2 * (size_t)H);
+            ln->row = N++;
+        }
+        if (N == 0)
+            return 0;
+        int stop = run_batch(r, N, eseed);
+        for (int l = 0; l < B; l++) {
+            tlane *ln = &lanes[l];
+            if (ln->row < 0)
+                continue;
+            const tseq *s = r->seqs[ln->row];
+            /* carry the state (computed with the weights before this
+             * update: truncated BPTT) */
+            for (int b = 0; b < r->net->nbr; b++)
+                memcpy(ln->h + (size_t)b * H, s->hs[b][0] + (size_t)s->L * H,
+                       sizeof(double) * (size_t)H);
+            ln->pos += s->L;
+            while (ln->song >= 0 && ln->pos >= set->songs[ln->song].T) {
+                ln->song = next < set->n ? order[next++] : -1;
+                ln->pos = 0;
+                memset(ln->h, 0, sizeof ln->h);
+            }
+        }
+        if (stop)
+            return 1;
+    }
+}
+
 int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const melspec_config *fc,
                tnet **out_net, char *msg, size_t msglen)
 {
@@ -433,22 +560,27 @@ int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const m
         snprintf(msg, msglen, "no training songs");
         return -1;
     }
+    if (o->seq_len < 1 || o->batch < 1) {
+        snprintf(msg, msglen, "seq_len and batch must be at least 1");
+        return -1;
+    }
     int M = train->songs[0].M;
     tnet_dims d = {o->kind, o->joint, M, o->C, o->D, o->H, o->K};
-    tnet *net = tnet_create(&d), *best = tnet_create(&d);
-    tadam adam = {0};
-    tpool *pool = tpool_create(o->threads);
+    trun r = {.o = o, .train = train, .pr = {0, 0, 0, INFINITY}};
+    r.net = tnet_create(&d);
+    r.pool = tpool_create(o->threads);
+    tnet *best = tnet_create(&d);
     int B = o->batch, L = o->seq_len, nwin = 0, rc = -1;
-    tseq **seqs = calloc((size_t)B, sizeof *seqs);
-    double *grad = net ? calloc(net->n_params, sizeof(double)) : NULL;
+    r.seqs = calloc((size_t)B, sizeof *r.seqs);
+    r.grad = r.net ? calloc(r.net->n_params, sizeof(double)) : NULL;
     int *order = malloc(sizeof(int) * (size_t)(train->n + 1));
     twin *wins = o->kind == 0 ? make_windows(train, L, &nwin) : NULL;
     tlane *lanes = calloc((size_t)B, sizeof *lanes);
     int *worder = NULL;
-    int alloc_ok = net && best && pool && seqs && grad && order && lanes && (o->kind || wins) &&
-                   tadam_init(&adam, net->n_params, o->lr) == 0;
+    int alloc_ok = r.net && best && r.pool && r.seqs && r.grad && order && lanes &&
+                   (o->kind || wins) && tadam_init(&r.adam, r.net->n_params, o->lr) == 0;
     for (int i = 0; alloc_ok && i < B; i++)
-        alloc_ok = (seqs[i] = tseq_create(net, L)) != NULL;
+        alloc_ok = (r.seqs[i] = tseq_create(r.net, L)) != NULL;
     long nlab = 0;
     for (int i = 0; i < train->n; i++)
         for (int t = 0; t < train->songs[i].T; t++)
@@ -463,98 +595,31 @@ int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const m
         goto done;
     }
     const tset *vset = val && val->n > 0 ? val : train;
-    tprogress pr = {0, 0, 0, INFINITY};
+    tnet *net = r.net;
     tnet_init(net, o->seed);
-    tset_stats(train, M, net->in_mean, net->in_std);
+    if (tset_stats(train, M, net->in_mean, net->in_std)) {
+        snprintf(msg, msglen, "out of memory");
+        goto done;
+    }
     if (o->resume && o->state && access(o->state, F_OK) == 0) {
-        if (load_state(o->state, net, &adam, &pr, msg, msglen))
+        if (load_state(o->state, net, &r.adam, &r.pr, msg, msglen))
             goto done;
         if (o->log)
-            fprintf(o->log, "resumed from %s after epoch %d (best %.4f)\n", o->state, pr.epoch,
-                    pr.best);
+            fprintf(o->log, "resumed from %s after epoch %d (best %.4f)\n", o->state, r.pr.epoch,
+                    r.pr.best);
     } else if (o->resume && o->log)
         fprintf(o->log, "no resume state %s yet: starting from scratch\n",
                 o->state ? o->state : "(none)");
     copy_net(best, net);
-    double t_start = now_s();
+    r.t_start = now_s();
     int stop = 0;
-    for (int ep = pr.epoch + 1; ep <= o->epochs && !stop; ep++) {
-        double t0 = now_s(), loss_sum = 0, rmse_sum = 0;
-        long nb = 0;
+    for (int ep = r.pr.epoch + 1; ep <= o->epochs && !stop; ep++) {
+        double t0 = now_s();
         uint64_t eseed = trng_mix(o->seed, (uint64_t)ep);
-        if (o->kind == 0) {
-            for (int i = 0; i < nwin; i++)
-                worder[i] = i;
-            shuffle(worder, nwin, eseed);
-            for (int b0 = 0; b0 < nwin && !stop; b0 += B) {
-                int N = nwin - b0 < B ? nwin - b0 : B;
-                for (int i = 0; i < N; i++) {
-                    const twin *w = &wins[worder[b0 + i]];
-                    const tsong *g = &train->songs[w->song];
-                    int Lw = g->T - w->start < L ? g->T - w->start : L;
-                    fill_rows(net, seqs[i], g, w->start, Lw, 0);
-                }
-                double rm;
-                loss_sum += tnet_batch(net, seqs, N, &o->reg, trng_mix(eseed, (uint64_t)pr.step),
-                                       pool, 1, grad, &rm);
-                rmse_sum += rm;
-                tadam_step(&adam, net->theta, grad);
-                pr.step++;
-                nb++;
-                if (o->time_limit > 0 && now_s() - t_start > o->time_limit)
-                    stop = 1;
-            }
-        } else {
-            for (int i = 0; i < train->n; i++)
-                order[i] = i;
-            shuffle(order, train->n, eseed);
-            int next = 0, H = net->d.H;
-            for (int l = 0; l < B; l++) {
-                lanes[l].song = next < train->n ? order[next++] : -1;
-                lanes[l].pos = 0;
-                memset(lanes[l].h, 0, sizeof lanes[l].h);
-            }
-            for (;;) {
-                int N = 0, map[256];
-                for (int l = 0; l < B && N < 256; l++) {
-                    if (lanes[l].song < 0)
-                        continue;
-                    const tsong *g = &train->songs[lanes[l].song];
-                    int Lc = g->T - lanes[l].pos < L ? g->T - lanes[l].pos : L;
-                    fill_rows(net, seqs[N], g, lanes[l].pos, Lc, 1);
-                    memcpy(seqs[N]->h0, lanes[l].h, sizeof(double) * 2 * (size_t)H);
-                    map[N++] = l;
-                }
-                if (N == 0 || stop)
-                    break;
-                double rm;
-                loss_sum += tnet_batch(net, seqs, N, &o->reg, trng_mix(eseed, (uint64_t)pr.step),
-                                       pool, 1, grad, &rm);
-                rmse_sum += rm;
-                tadam_step(&adam, net->theta, grad);
-                pr.step++;
-                nb++;
-                for (int i = 0; i < N; i++) {
-                    tlane *ln = &lanes[map[i]];
-                    const tsong *g = &train->songs[ln->song];
-                    tseq *s = seqs[i];
-                    /* carry the state (computed with the weights before
-                     * this update: truncated BPTT) */
-                    for (int b = 0; b < net->nbr; b++)
-                        memcpy(ln->h + (size_t)b * H, s->hs[b][0] + (size_t)s->L * H,
-                               sizeof(double) * (size_t)H);
-                    ln->pos += s->L;
-                    while (ln->song >= 0 && ln->pos >= train->songs[ln->song].T) {
-                        ln->song = next < train->n ? order[next++] : -1;
-                        ln->pos = 0;
-                        memset(ln->h, 0, sizeof ln->h);
-                    }
-                    (void)g;
-                }
-                if (o->time_limit > 0 && now_s() - t_start > o->time_limit)
-                    stop = 1;
-            }
-        }
+        r.loss_sum = r.rmse_sum = 0;
+        r.nb = 0;
+        stop = o->kind == 0 ? epoch_offline(&r, wins, nwin, worder, eseed)
+                            : epoch_streaming(&r, lanes, order, eseed);
         double t_train = now_s() - t0;
         tmetrics vm;
         if (ttrain_eval(net, vset, L, o->threads, &vm)) {
@@ -562,33 +627,33 @@ int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const m
             goto done;
         }
         double v = 0.5 * (vm.rmse[0] + vm.rmse[1]);
-        int improved = v < pr.best;
+        int improved = v < r.pr.best;
         if (improved) {
-            pr.best = v;
-            pr.bad_epochs = 0;
+            r.pr.best = v;
+            r.pr.bad_epochs = 0;
             copy_net(best, net);
             if (o->out && save_weights(net, o, fc, o->out, &vm, ep, msg, msglen))
                 goto done;
         } else
-            pr.bad_epochs++;
-        pr.epoch = ep;
+            r.pr.bad_epochs++;
+        r.pr.epoch = ep;
         if (o->log)
             fprintf(o->log,
                     "epoch %3d  loss %.4f  train rmse %.4f  %s rmse A %.4f V %.4f  r A %.3f V "
                     "%.3f  %.2f s%s\n",
-                    ep, nb ? loss_sum / nb : 0, nb ? rmse_sum / nb : 0,
+                    ep, r.nb ? r.loss_sum / r.nb : 0, r.nb ? r.rmse_sum / r.nb : 0,
                     vset == train ? "train-eval" : "val", vm.rmse[0], vm.rmse[1], vm.r[0], vm.r[1],
                     t_train, improved ? "  *best" : "");
         if (o->last && save_weights(net, o, fc, o->last, &vm, ep, msg, msglen))
             goto done;
-        if (o->state && save_state(o->state, net, &adam, &pr, msg, msglen))
+        if (o->state && save_state(o->state, net, &r.adam, &r.pr, msg, msglen))
             goto done;
-        if (o->patience > 0 && pr.bad_epochs >= o->patience) {
+        if (o->patience > 0 && r.pr.bad_epochs >= o->patience) {
             if (o->log)
                 fprintf(o->log, "early stop: no improvement for %d epochs\n", o->patience);
             break;
         }
-        if (o->time_limit > 0 && now_s() - t_start > o->time_limit)
+        if (time_up(&r))
             stop = 1;
     }
     rc = 0;
@@ -597,17 +662,17 @@ int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const m
         best = NULL;
     }
 done:
-    for (int i = 0; seqs && i < B; i++)
-        tseq_destroy(seqs[i]);
-    free(seqs);
-    free(grad);
+    for (int i = 0; r.seqs && i < B; i++)
+        tseq_destroy(r.seqs[i]);
+    free(r.seqs);
+    free(r.grad);
     free(order);
     free(wins);
     free(worder);
     free(lanes);
-    tadam_free(&adam);
-    tpool_destroy(pool);
-    tnet_destroy(net);
+    tadam_free(&r.adam);
+    tpool_destroy(r.pool);
+    tnet_destroy(r.net);
     tnet_destroy(best);
     return rc;
 }

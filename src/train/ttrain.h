@@ -36,8 +36,6 @@ typedef struct {
 } tset;
 
 void tset_free(tset *s);
-/* Per-band mean and standard deviation of all frames of a set. */
-void tset_stats(const tset *s, int M, double *mean, double *std);
 
 typedef struct {
     int kind, joint;

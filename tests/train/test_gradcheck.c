@@ -175,32 +175,49 @@ static void test_bn(void)
     check("batch norm beta", bn_loss, NULL, bn.b, db, C);
 }
 
-/* ---- dense ---- */
+/* ---- dense (on sparse input, as the network runs it) ---- */
 static struct {
     double x[L * 6], W[D * 6], b[D], y[L * D], R[L * D];
+    int nz[L * 6], nnz[L];
 } dn;
 
+/* The index lists of the nonzero inputs, recomputed from x at every call
+ * as the network's forward pass does. */
 static double dense_loss(void *ctx)
 {
     (void)ctx;
-    tl_dense_fwd(dn.x, L, 6, D, dn.W, dn.b, dn.y);
+    for (int t = 0; t < L; t++) {
+        dn.nnz[t] = 0;
+        for (int i = 0; i < 6; i++)
+            if (dn.x[t * 6 + i] != 0.0)
+                dn.nz[t * 6 + dn.nnz[t]++] = i;
+    }
+    tl_dense_fwd(dn.x, dn.nz, dn.nnz, L, 6, D, dn.W, dn.b, dn.y);
     double s = 0;
     for (int i = 0; i < L * D; i++)
         s += dn.R[i] * dn.y[i];
     return s;
 }
 
-static void test_dense(void)
+/* sparse: some inputs zero (as after ReLU and dropout); the input gradient
+ * is then only defined (and only checked) with every input nonzero */
+static void test_dense(int sparse)
 {
     fill(dn.x, L * 6, 1);
+    if (sparse)
+        for (int i = 0; i < L * 6; i += 3)
+            dn.x[i] = 0.0;
     fill(dn.W, D * 6, 1);
     fill(dn.b, D, 1);
     fill(dn.R, L * D, 1);
+    dense_loss(NULL);
     double dx[L * 6] = {0}, dW[D * 6] = {0}, db[D] = {0};
-    tl_dense_bwd(dn.x, L, 6, D, dn.W, dn.R, dx, dW, db);
-    check("dense weight", dense_loss, NULL, dn.W, dW, D * 6);
-    check("dense bias", dense_loss, NULL, dn.b, db, D);
-    check("dense input", dense_loss, NULL, dn.x, dx, L * 6);
+    tl_dense_bwd(dn.x, dn.nz, dn.nnz, L, 6, D, dn.W, dn.R, dx, dW, db);
+    check(sparse ? "dense (sparse input) weight" : "dense weight", dense_loss, NULL, dn.W, dW,
+          D * 6);
+    check(sparse ? "dense (sparse input) bias" : "dense bias", dense_loss, NULL, dn.b, db, D);
+    if (!sparse)
+        check("dense input", dense_loss, NULL, dn.x, dx, L * 6);
 }
 
 /* ---- GRU ---- */
@@ -398,7 +415,8 @@ int main(void)
     test_conv(1);
     test_conv(2);
     test_bn();
-    test_dense();
+    test_dense(0);
+    test_dense(1);
     test_gru(0);
     test_gru(1);
     test_maxout();
