@@ -164,10 +164,13 @@ typedef struct {
     } msg;
 } valar_plugin;
 
+/* Also called from work_response (audio thread): a bounded copy, no stdio. */
 static void set_path(valar_plugin *p, const char *path)
 {
     int next = !atomic_load(&p->path_idx);
-    snprintf(p->path[next], MODEL_PATH_MAX, "%s", path);
+    size_t n = strnlen(path, MODEL_PATH_MAX - 1);
+    memcpy(p->path[next], path, n);
+    p->path[next][n] = '\0';
     atomic_store(&p->path_idx, next);
 }
 
@@ -176,11 +179,9 @@ static const char *cur_path(valar_plugin *p)
     return p->path[atomic_load(&p->path_idx)];
 }
 
-/* FFTW's planner is not thread-safe, and hosts run one worker thread per
- * instance, so analyzers (which own FFTW plans) are created and destroyed
- * under this lock; with libfftw3f_threads the planner is also made safe
- * against other FFTW users in the host process. Never taken in run(). */
-static pthread_mutex_t fftw_lock = PTHREAD_MUTEX_INITIALIZER;
+/* melspec serialises our own FFTW planning (hosts run one worker thread per
+ * instance); with libfftw3f_threads the planner is also made safe against
+ * other FFTW users in the host process. */
 static pthread_once_t fftw_once = PTHREAD_ONCE_INIT;
 
 static void fftw_init(void)
@@ -188,15 +189,6 @@ static void fftw_init(void)
 #ifdef VALAR_HAVE_FFTW_THREADS
     fftwf_make_planner_thread_safe();
 #endif
-}
-
-static void destroy_analyzer(analyzer *an)
-{
-    if (!an)
-        return;
-    pthread_mutex_lock(&fftw_lock);
-    analyzer_destroy(an);
-    pthread_mutex_unlock(&fftw_lock);
 }
 
 /* Not real-time: reads a file and allocates. Logs what went wrong. */
@@ -210,9 +202,7 @@ static analyzer *load_model(valar_plugin *p, const char *path)
         return NULL;
     }
     analyzer *an;
-    pthread_mutex_lock(&fftw_lock);
     err = analyzer_create(w, p->rate, &an, msg, sizeof msg);
-    pthread_mutex_unlock(&fftw_lock);
     weights_destroy(w);
     if (err) {
         lv2_log_error(&p->logger, "valar: cannot use model %s: %s\n", path, msg);
@@ -496,14 +486,29 @@ static void analyze(valar_plugin *p, uint32_t n)
     }
 }
 
+/* Hosts may share any input's buffer with any output (in place). An
+ * unconnected input gives silence, not whatever the output held. */
 static void pass_through(valar_plugin *p, uint32_t n)
 {
+    float *o0 = p->out[0], *o1 = p->out[1];
+    if (p->channels == 2 && o0 && o1 && o0 == p->in[1] && o1 == p->in[0]) {
+        for (uint32_t i = 0; i < n; i++) { /* both crossed: swap */
+            float t = o0[i];
+            o0[i] = o1[i];
+            o1[i] = t;
+        }
+        return;
+    }
     /* If out L is the same buffer as in R, copying L first would clobber R. */
-    int first = p->channels == 2 && (const float *)p->out[0] == p->in[1] ? 1 : 0;
+    int first = p->channels == 2 && o0 && o0 == p->in[1] ? 1 : 0;
     for (int k = 0; k < p->channels; k++) {
         int c = k ^ first;
-        if (p->out[c] && p->in[c] && (const float *)p->out[c] != p->in[c])
+        if (!p->out[c] || p->out[c] == p->in[c])
+            continue;
+        if (p->in[c])
             memmove(p->out[c], p->in[c], n * sizeof(float));
+        else
+            memset(p->out[c], 0, n * sizeof(float));
     }
 }
 
@@ -556,9 +561,9 @@ static void run(LV2_Handle h, uint32_t n)
 static void cleanup(LV2_Handle h)
 {
     valar_plugin *p = h;
-    destroy_analyzer(p->an);
+    analyzer_destroy(p->an);
     for (size_t i = 0; i < sizeof p->garbage / sizeof p->garbage[0]; i++)
-        destroy_analyzer(p->garbage[i]);
+        analyzer_destroy(p->garbage[i]);
     free(p);
 }
 
@@ -574,7 +579,7 @@ static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
     if (type == MSG_FREE && size == sizeof(msg_free)) {
         msg_free m;
         memcpy(&m, data, sizeof m);
-        destroy_analyzer(m.an);
+        analyzer_destroy(m.an);
         return LV2_WORKER_SUCCESS;
     }
     if (type != MSG_LOAD || size < sizeof(msg_load))
@@ -598,7 +603,7 @@ static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
     out.hdr.an = an;
     if (respond(rh, (uint32_t)sizeof(msg_loaded) + hdr.len, &out) != LV2_WORKER_SUCCESS) {
         lv2_log_error(&p->logger, "valar: host refused the worker response; model not changed\n");
-        destroy_analyzer(an);
+        analyzer_destroy(an);
     }
     return LV2_WORKER_SUCCESS;
 }
@@ -688,7 +693,7 @@ static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrie
     analyzer *an = load_model(p, path);
     if (!an)
         return LV2_STATE_ERR_UNKNOWN; /* logged; the current model stays */
-    destroy_analyzer(p->an);
+    analyzer_destroy(p->an);
     p->an = an;
     p->arousal = p->valence = 0.0f;
     set_path(p, path);

@@ -407,16 +407,7 @@ static weights *load_model(const options *o, char *path, size_t pathlen)
         fprintf(stderr, "valar listen: %s\n", msg);
         return NULL;
     }
-    const char *kind = weights_meta(w, "kind");
-    if (!kind || strcmp(kind, "streaming") != 0) {
-        fprintf(stderr,
-                "valar listen: %s: live analysis needs a streaming model (kind=streaming), "
-                "this one is '%s'\n",
-                path, kind ? kind : "?");
-        weights_destroy(w);
-        return NULL;
-    }
-    analyzer *a;
+    analyzer *a; /* also refuses offline models, saying so */
     if (analyzer_create(w, 48000.0, &a, msg, sizeof msg)) {
         fprintf(stderr, "valar listen: %s: %s\n", path, msg);
         weights_destroy(w);

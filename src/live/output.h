@@ -38,7 +38,6 @@ typedef struct {
 typedef struct output output;
 
 int output_create(const output_config *c, output **out, char *msg, size_t msglen);
-/* Sends what is still queued, then stops the thread. */
 /* Send what is queued, then end the thread (output_destroy does this too). */
 void output_stop(output *o);
 void output_destroy(output *o);

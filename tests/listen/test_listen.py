@@ -24,6 +24,8 @@ Checks:
   cli         --help, usage errors (exit 2), bad model / no server / no device (exit 1)
   equal-64, equal-256, equal-1024
               stereo file through JACK at that buffer size == analyze --streaming
+  rate-8000, rate-192000
+              the same with the server (and the file) at that sample rate
   bufsize     buffer size changed twice (jack_bufsize) while playing: still equal
   osc-midi    oscdump (UDP) gets /valar/arousal, /valar/valence, /valar/frame for
               every 500 ms of audio (frame times 0, 0.5, ...); jack_midi_dump gets
@@ -352,8 +354,8 @@ def run_equal(period, stdout_fmt="csv", extra=()):
         rows = [f"{g['time_s']:.1f},{g['arousal']:.6f},{g['valence']:.6f}" for g in got]
     else:
         rows = csv_rows(text(v))
-    check(rows == ref, f"{period} frames/period: {len(ref)} rows identical to valar analyze "
-                       f"--streaming" + ("" if rows == ref else f"\n got {rows}\n want {ref}"))
+    check(rows == ref, f"{RATE} Hz, {period} frames/period: {len(ref)} rows identical to valar "
+                       "analyze --streaming" + ("" if rows == ref else f"\n got {rows}\n want {ref}"))
     check("0 samples dropped" in err, "no samples dropped")
     for line in err.splitlines():
         if "stats:" in line or "stopped" in line:
@@ -797,6 +799,7 @@ def bench():
 
 
 def main():
+    global RATE, SEG
     os.makedirs(WORK, exist_ok=True)
     for f in os.listdir(WORK):
         os.unlink(os.path.join(WORK, f))
@@ -808,6 +811,10 @@ def main():
             jack, _ = run_equal(int(CHECK[6:]), "json" if CHECK == "equal-1024" else "csv")
             if CHECK == "equal-256":
                 check_closed_stdout(jack)
+        elif CHECK.startswith("rate-"):
+            RATE = int(CHECK[5:])
+            SEG = RATE // 2
+            run_equal(64 if RATE < 48000 else 1024)
         elif CHECK == "osc-midi":
             check_osc_midi()
         elif CHECK == "options":

@@ -22,6 +22,14 @@
  *               comes before the previous one.
  *     -C BYTES  the MIDI output's capacity as passed in its atom.size (default
  *               16376: the 16384-byte buffer less the atom header)
+ *     -i MODE   in-place audio: "inplace" (each output shares the buffer of the
+ *               input with its index) or "crossed" (stereo: out 1 shares in 2's
+ *               buffer, out 2 in 1's)
+ *     -u SYM    leave port SYM unconnected (NULL; repeatable)
+ *     -z        run(0) before every block (it must send no MIDI)
+ *
+ * Output buffers that share no input are filled with NaN before every run(),
+ * as stale data, so an output the plugin does not write shows in OUT.wav.
  *
  * The worker runs in the host thread between run() calls (outside run(),
  * like a worker thread would), so results are deterministic. A mono file
@@ -41,6 +49,7 @@
 #include <sndfile.h>
 
 #include <dlfcn.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -276,11 +285,11 @@ int main(int argc, char **argv)
 {
     int block = 256, opt;
     const char *csv_path = NULL, *model = NULL, *save_dir = NULL, *restore_dir = NULL;
-    const char *midi_path = NULL, *sets[MAX_SETS];
-    int n_sets = 0;
+    const char *midi_path = NULL, *sets[MAX_SETS], *unconnected[MAX_SETS], *inplace = NULL;
+    int n_sets = 0, n_unconnected = 0;
     long midi_capacity = SEQ_BYTES - sizeof(LV2_Atom);
-    bool get = false, timing = false, count_jobs = false;
-    while ((opt = getopt(argc, argv, "b:c:m:gS:R:tF:p:M:C:")) != -1) {
+    bool get = false, timing = false, count_jobs = false, zero_runs = false;
+    while ((opt = getopt(argc, argv, "b:c:m:gS:R:tF:p:M:C:i:u:z")) != -1) {
         switch (opt) {
         case 'b':
             block = atoi(optarg);
@@ -321,13 +330,27 @@ int main(int argc, char **argv)
                 midi_capacity > SEQ_BYTES - (long)sizeof(LV2_Atom))
                 return fail("-C: capacity %s out of range", optarg);
             break;
+        case 'i':
+            if (strcmp(optarg, "inplace") && strcmp(optarg, "crossed"))
+                return fail("-i inplace or -i crossed");
+            inplace = optarg;
+            break;
+        case 'u':
+            if (n_unconnected == MAX_SETS)
+                return fail("-u SYMBOL, at most %d times", MAX_SETS);
+            unconnected[n_unconnected++] = optarg;
+            break;
+        case 'z':
+            zero_runs = true;
+            break;
         default:
             return fail("bad option (see the comment at the top of lv2host.c)");
         }
     }
     if (argc - optind != 3 || block < 1)
         return fail("usage: lv2host [-b N] [-c CSV] [-m PATH] [-g] [-S DIR] [-R DIR] [-t] [-F N] "
-                    "[-p SYM=V]... [-M CSV] [-C BYTES] URI IN.wav OUT.wav");
+                    "[-p SYM=V]... [-M CSV] [-C BYTES] [-i MODE] [-u SYM]... [-z] URI IN.wav "
+                    "OUT.wav");
     const char *uri = argv[optind], *in_path = argv[optind + 1], *out_path = argv[optind + 2];
 
     LilvWorld *world = lilv_world_new();
@@ -389,9 +412,11 @@ int main(int argc, char **argv)
     LilvNode *input = lilv_new_uri(world, LV2_CORE__InputPort);
     LilvNode *midi_event = lilv_new_uri(world, LV2_MIDI__MidiEvent);
     uint32_t n_ports = lilv_plugin_get_num_ports(plugin);
-    int n_in = 0, n_out = 0, used_sets = 0;
+    int n_in = 0, n_out = 0, used_sets = 0, used_unconnected = 0;
     bool have_midi = false;
     float *in_buf[8], *out_buf[8];
+    uint32_t in_port[8], out_port[8];
+    bool in_null[8], out_null[8];
     float ctl[64] = {0}, defaults[64], arousal = 0.0f, valence = 0.0f;
     if (n_ports > 64)
         return fail("<%s> has %u ports, lv2host handles 64", uri, n_ports);
@@ -401,13 +426,26 @@ int main(int argc, char **argv)
         const LilvPort *port = lilv_plugin_get_port_by_index(plugin, i);
         bool is_in = lilv_port_is_a(plugin, port, input);
         const char *sym = lilv_node_as_string(lilv_port_get_symbol(plugin, port));
+        bool null = false;
+        for (int k = 0; k < n_unconnected; k++)
+            if (!strcmp(unconnected[k], sym)) {
+                null = true;
+                used_unconnected++;
+            }
         if (lilv_port_is_a(plugin, port, audio)) {
+            /* Connected below, once every audio port is known (-i). */
             float *buf = calloc((size_t)block, sizeof *buf);
-            if (is_in && n_in < 8)
+            if (is_in && n_in < 8) {
+                in_port[n_in] = i;
+                in_null[n_in] = null;
                 in_buf[n_in++] = buf;
-            else if (!is_in && n_out < 8)
+            } else if (!is_in && n_out < 8) {
+                out_port[n_out] = i;
+                out_null[n_out] = null;
                 out_buf[n_out++] = buf;
-            lilv_instance_connect_port(inst, i, buf);
+            }
+        } else if (null) {
+            lilv_instance_connect_port(inst, i, NULL);
         } else if (lilv_port_is_a(plugin, port, control)) {
             float *p = !strcmp(sym, "arousal")   ? &arousal
                        : !strcmp(sym, "valence") ? &valence
@@ -438,6 +476,22 @@ int main(int argc, char **argv)
     if (used_sets != n_sets)
         return fail("-p: %d of %d settings name no control input of <%s>", n_sets - used_sets,
                     n_sets, uri);
+    if (used_unconnected != n_unconnected)
+        return fail("-u: %d of %d symbols name no port of <%s>", n_unconnected - used_unconnected,
+                    n_unconnected, uri);
+    if (inplace && (n_in != n_out || (inplace[0] == 'c' && n_in != 2)))
+        return fail("-i %s: <%s> has %d audio inputs and %d outputs", inplace, uri, n_in, n_out);
+    /* out_at[c]: the buffer output c is connected to (NULL: none), which
+     * may be an input's. */
+    float *out_at[8];
+    for (int c = 0; c < n_in; c++)
+        lilv_instance_connect_port(inst, in_port[c], in_null[c] ? NULL : in_buf[c]);
+    for (int c = 0; c < n_out; c++) {
+        out_at[c] = !inplace ? out_buf[c] : inplace[0] == 'i' ? in_buf[c] : in_buf[n_in - 1 - c];
+        if (out_null[c])
+            out_at[c] = NULL;
+        lilv_instance_connect_port(inst, out_port[c], out_at[c]);
+    }
     if (midi_path && !have_midi)
         return fail("-M: <%s> has no MIDI output", uri);
     if (n_in < 1 || (in_info.channels != n_in && in_info.channels != 1))
@@ -493,9 +547,24 @@ int main(int argc, char **argv)
     double *t_all = malloc((size_t)cap_runs * sizeof *t_all);
     sf_count_t got;
     while ((got = sf_readf_float(in, frames, block)) > 0) {
+        if (zero_runs) {
+            control_clear(&a);
+            lilv_instance_run(inst, 0);
+            read_notify(&a);
+            if (midi_csv && read_midi(&a, midi_csv, done, 0, &last_event))
+                return 1;
+            drain_worker(inst, worker);
+        }
         for (sf_count_t j = 0; j < got; j++)
             for (int c = 0; c < n_in; c++)
                 in_buf[c][j] = frames[j * in_info.channels + (in_info.channels == 1 ? 0 : c)];
+        for (int c = 0; c < n_out; c++) {
+            bool shared = false;
+            for (int k = 0; k < n_in; k++)
+                shared = shared || out_at[c] == in_buf[k];
+            for (sf_count_t j = 0; !shared && j < got; j++)
+                out_buf[c][j] = NAN; /* stale data */
+        }
         control_clear(&a);
         double t0 = now_us();
         lilv_instance_run(inst, (uint32_t)got);
@@ -511,7 +580,7 @@ int main(int argc, char **argv)
         drain_worker(inst, worker);
         for (sf_count_t j = 0; j < got; j++)
             for (int c = 0; c < n_out; c++)
-                inter[j * n_out + c] = out_buf[c][j];
+                inter[j * n_out + c] = (out_at[c] ? out_at[c] : out_buf[c])[j];
         if (sf_writef_float(out, inter, got) != got)
             return fail("%s: write failed", out_path);
         done += got;
