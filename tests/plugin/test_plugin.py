@@ -675,7 +675,7 @@ def t_alloc():
     midi = os.path.join(WORK, "midi.csv")
     # The resampler's rate range ends (soxr's buffers must all have grown
     # before run()) and one rate without resampling.
-    for rate in [96000, 8000, 192000, 22050]:
+    for rate in [96000, 8000, 192000, 384000, 22050]:
         mono, _ = input_wav(f"mono{rate}.wav", 3.0, rate, 1)
         alloc_run([LV2HOST, "-b", "512", "-M", midi, "-p", "cc_14bit=1", MONO, mono, out],
                   f"lv2host mono at {rate} Hz, 14-bit MIDI out")
