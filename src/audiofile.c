@@ -3,6 +3,7 @@
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define CHUNK 4096 /* frames decoded per sf_readf_float call */
 
@@ -20,9 +21,13 @@ int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen)
         snprintf(msg, msglen, "%s: out of memory", path);
         return AUDIOFILE_ERR_NOMEM;
     }
-    f->sf = sf_open(path, SFM_READ, &f->info);
+    /* "-": standard input, for pipes (e.g. ffmpeg ... -f wav - | valar analyze -). */
+    int is_stdin = path[0] == '-' && !path[1];
+    f->sf = is_stdin ? sf_open_fd(STDIN_FILENO, SFM_READ, &f->info, 0)
+                     : sf_open(path, SFM_READ, &f->info);
     if (!f->sf) {
-        snprintf(msg, msglen, "%s: cannot read audio: %s", path, sf_strerror(NULL));
+        snprintf(msg, msglen, "%s: cannot read audio: %s%s", is_stdin ? "standard input" : path,
+                 sf_strerror(NULL), is_stdin ? " (from a pipe, use WAV or MP3)" : "");
         free(f);
         return AUDIOFILE_ERR_OPEN;
     }
