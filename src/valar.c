@@ -304,6 +304,8 @@ static int cmd_analyze(int argc, char **argv)
 
     analysis *a = calloc((size_t)nfiles, sizeof *a);
     int status = a ? 0 : 1;
+    if (!a)
+        fprintf(stderr, "valar: out of memory\n");
     for (int i = 0; !status && i < nfiles; i++) {
         char msg[1024];
         a[i].path = argv[optind + i];
