@@ -1,8 +1,10 @@
 #include "audiofile.h"
 
+#include <errno.h>
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define CHUNK 4096 /* frames decoded per sf_readf_float call */
@@ -11,7 +13,42 @@ struct audiofile {
     SNDFILE *sf;
     SF_INFO info;
     float *scratch; /* CHUNK * channels interleaved */
+    FILE *spool;    /* standard input copied from a pipe, or NULL */
 };
+
+/* If standard input cannot seek (a pipe), copy it to f->spool. */
+static int spool_stdin(audiofile *f, char *msg, size_t msglen)
+{
+    if (lseek(STDIN_FILENO, 0, SEEK_CUR) >= 0)
+        return 0;
+    f->spool = tmpfile();
+    if (!f->spool) {
+        snprintf(msg, msglen, "standard input: cannot create a temporary file: %s",
+                 strerror(errno));
+        return AUDIOFILE_ERR_READ;
+    }
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(STDIN_FILENO, buf, sizeof buf)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || fwrite(buf, 1, (size_t)n, f->spool) != (size_t)n) {
+            snprintf(msg, msglen, "standard input: %s: %s",
+                     n < 0 ? "read error" : "cannot write the temporary copy", strerror(errno));
+            fclose(f->spool);
+            f->spool = NULL;
+            return AUDIOFILE_ERR_READ;
+        }
+    }
+    if (fflush(f->spool) || lseek(fileno(f->spool), 0, SEEK_SET) < 0) {
+        snprintf(msg, msglen, "standard input: cannot write the temporary copy: %s",
+                 strerror(errno));
+        fclose(f->spool);
+        f->spool = NULL;
+        return AUDIOFILE_ERR_READ;
+    }
+    return 0;
+}
 
 int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen)
 {
@@ -21,25 +58,35 @@ int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen)
         snprintf(msg, msglen, "%s: out of memory", path);
         return AUDIOFILE_ERR_NOMEM;
     }
-    /* "-": standard input, for pipes (e.g. ffmpeg ... -f wav - | valar analyze -). */
-    int is_stdin = path[0] == '-' && !path[1];
-    f->sf = is_stdin ? sf_open_fd(STDIN_FILENO, SFM_READ, &f->info, 0)
-                     : sf_open(path, SFM_READ, &f->info);
+    /* "-": standard input. libsndfile reads few formats from a pipe, and
+     * its MP3 pipe path over-reads (ASan, libsndfile 1.2), so a pipe is
+     * first copied to an unnamed temporary file that it can seek in. */
+    const int is_stdin = path[0] == '-' && !path[1];
+    const char *name = is_stdin ? "standard input" : path;
+    if (is_stdin) {
+        int err = spool_stdin(f, msg, msglen);
+        if (err) {
+            free(f);
+            return err;
+        }
+        f->sf = sf_open_fd(f->spool ? fileno(f->spool) : STDIN_FILENO, SFM_READ, &f->info, 0);
+    } else {
+        f->sf = sf_open(path, SFM_READ, &f->info);
+    }
     if (!f->sf) {
-        snprintf(msg, msglen, "%s: cannot read audio: %s%s", is_stdin ? "standard input" : path,
-                 sf_strerror(NULL), is_stdin ? " (from a pipe, use WAV or MP3)" : "");
-        free(f);
+        snprintf(msg, msglen, "%s: cannot read audio: %s", name, sf_strerror(NULL));
+        audiofile_close(f);
         return AUDIOFILE_ERR_OPEN;
     }
     if (f->info.channels < 1 || f->info.samplerate < 1) {
-        snprintf(msg, msglen, "%s: invalid audio format (%d channels, %d Hz)", path,
+        snprintf(msg, msglen, "%s: invalid audio format (%d channels, %d Hz)", name,
                  f->info.channels, f->info.samplerate);
         audiofile_close(f);
         return AUDIOFILE_ERR_FORMAT;
     }
     f->scratch = malloc(sizeof(float) * CHUNK * (size_t)f->info.channels);
     if (!f->scratch) {
-        snprintf(msg, msglen, "%s: out of memory", path);
+        snprintf(msg, msglen, "%s: out of memory", name);
         audiofile_close(f);
         return AUDIOFILE_ERR_NOMEM;
     }
@@ -53,6 +100,8 @@ void audiofile_close(audiofile *f)
         return;
     if (f->sf)
         sf_close(f->sf);
+    if (f->spool)
+        fclose(f->spool); /* tmpfile: removed on close */
     free(f->scratch);
     free(f);
 }

@@ -14,8 +14,8 @@ enum {
 
 typedef struct audiofile audiofile;
 
-/* path "-" reads standard input (from a pipe libsndfile reads WAV and MP3,
- * not FLAC or Ogg, which need seeking). */
+/* path "-" reads standard input (any format; a pipe is first copied to a
+ * temporary file). */
 int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen);
 void audiofile_close(audiofile *f);
 double audiofile_rate(const audiofile *f);

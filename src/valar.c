@@ -33,7 +33,7 @@ static void usage(FILE *f)
                "\n"
                "analyze: arousal and valence (-1..1) of every 500 ms of each audio file\n"
                "(any format libsndfile reads: WAV, FLAC, OGG, MP3, ...; FILE '-' reads\n"
-               "standard input, WAV or MP3 from a pipe).\n"
+               "standard input).\n"
                "  -m, --model FILE     weight file (.safetensors); default: the shipped\n"
                "                       offline (bidirectional) model\n"
                "  -s, --streaming      use the shipped streaming (causal) model: the same\n"
