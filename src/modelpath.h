@@ -4,10 +4,11 @@
 
 #include <stddef.h>
 
-/* Find the default model of a kind ("offline" or "streaming"). Looks in
- * $VALAR_MODEL_DIR, then the source tree's models/ (when running from a
- * build tree), then the installed data dir; in each, a trained
- * valar-<kind>.safetensors wins over placeholder-<kind>.safetensors.
+/* Find the default model of a kind ("offline" or "streaming"): only in
+ * $VALAR_MODEL_DIR when it is set; otherwise in the source tree's models/
+ * (for running from a build tree) and the installed data dir, where a
+ * trained valar-<kind>.safetensors in either wins over a
+ * placeholder-<kind>.safetensors in either.
  * Returns 1 if the file found is a placeholder, 0 if trained, -1 if none. */
 int modelpath_default(const char *kind, char *path, size_t len);
 

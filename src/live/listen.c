@@ -397,8 +397,11 @@ static weights *load_model(const options *o, char *path, size_t pathlen)
     if (o->model) {
         snprintf(path, pathlen, "%s", o->model);
     } else if (modelpath_default("streaming", path, pathlen) < 0) {
-        fprintf(stderr, "valar listen: no default streaming model found "
-                        "(set VALAR_MODEL_DIR or use --model)\n");
+        const char *env = getenv("VALAR_MODEL_DIR");
+        fprintf(stderr,
+                "valar listen: no default streaming model (valar-streaming or "
+                "placeholder-streaming.safetensors) in %s; use --model\n",
+                env && *env ? "$VALAR_MODEL_DIR" : "the installed models or VALAR_MODEL_DIR");
         return NULL;
     }
     char msg[512];

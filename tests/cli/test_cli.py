@@ -196,5 +196,22 @@ for kind in ("offline", "streaming"):
     check(r.returncode == 0 and f"kind = {kind}" in r.stdout and "parameters:" in r.stdout,
           f"valar info {kind}")
 
+# 9. Default models: $VALAR_MODEL_DIR is the only place when set; there a
+#    trained valar-<kind> beats placeholder-<kind>; none there is an error.
+md = os.path.join(WORK, "modeldir")
+shutil.rmtree(md, ignore_errors=True)
+os.makedirs(md)
+t, meta = read_safetensors(os.path.join(SRC, "models", "placeholder-offline.safetensors"))
+write_safetensors(os.path.join(md, "placeholder-offline.safetensors"), t, meta)
+meta.pop("placeholder")
+write_safetensors(os.path.join(md, "valar-offline.safetensors"), t, meta)
+env = dict(os.environ, VALAR_MODEL_DIR=md)
+r = run("analyze", "-f", "json", mono, env=env)
+check(r.returncode == 0 and json.loads(r.stdout)["model"] == os.path.join(md, "valar-offline.safetensors")
+      and "placeholder" not in r.stderr, f"trained model in VALAR_MODEL_DIR wins ({r.stderr.strip()})")
+r = run("analyze", "--streaming", mono, env=env)
+check(r.returncode == 1 and "no default streaming model" in r.stderr and "VALAR_MODEL_DIR" in r.stderr,
+      f"no streaming model in VALAR_MODEL_DIR: exit 1 ({r.stderr.strip()})")
+
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)
