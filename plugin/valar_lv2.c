@@ -52,6 +52,7 @@
 
 #include "analyzer.h"
 #include "midicc.h"
+#include "mix.h"
 #include "modelpath.h"
 #include "rtcheck.h"
 #include "weights.h"
@@ -475,11 +476,9 @@ static void analyze(valar_plugin *p, uint32_t n)
         if (p->channels == 1) {
             analyzer_push(p->an, p->in[0] + done, k, on_result, p);
         } else {
-            /* The same mixdown as audiofile_read_mono, so results equal
-             * `valar analyze --streaming` on the same audio. */
-            const float *l = p->in[0] + done, *r = p->in[1] + done;
-            for (uint32_t i = 0; i < k; i++)
-                p->mix[i] = (l[i] + r[i]) / 2.0f;
+            /* The same mixdown as files, so results equal `valar analyze
+             * --streaming` on the same audio. */
+            mix_planar(p->in, 2, done, k, p->mix);
             analyzer_push(p->an, p->mix, k, on_result, p);
         }
         done += k;

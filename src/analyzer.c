@@ -6,6 +6,7 @@
 
 #include "crnn.h"
 #include "melspec.h"
+#include "mix.h"
 
 /* Frames mixed down per pass in analyzer_push_interleaved. */
 #define MIX_FRAMES 1024
@@ -176,13 +177,7 @@ int analyzer_push_interleaved(analyzer *a, const float *x, size_t frames, int ch
     int count = 0;
     for (size_t done = 0; done < frames;) {
         size_t n = frames - done < MIX_FRAMES ? frames - done : MIX_FRAMES;
-        const float *in = x + done * ch;
-        for (size_t i = 0; i < n; i++) {
-            float s = 0.0f;
-            for (size_t c = 0; c < ch; c++)
-                s += in[i * ch + c];
-            a->mix[i] = s / (float)channels;
-        }
+        mix_interleaved(x + done * ch, n, channels, a->mix);
         count += analyzer_push(a, a->mix, n, cb, user);
         done += n;
     }

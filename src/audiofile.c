@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mix.h"
+
 #define CHUNK 4096 /* frames decoded per sf_readf_float call */
 
 struct audiofile {
@@ -136,12 +138,7 @@ long audiofile_read_mono(audiofile *f, float *out, size_t n)
                 return AUDIOFILE_ERR_READ;
             break;
         }
-        for (sf_count_t i = 0; i < got; i++) {
-            float s = 0.0f;
-            for (int c = 0; c < ch; c++)
-                s += f->scratch[(size_t)i * ch + c];
-            out[done + (size_t)i] = s / (float)ch;
-        }
+        mix_interleaved(f->scratch, (size_t)got, ch, out + done);
         done += (size_t)got;
     }
     return (long)done;

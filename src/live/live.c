@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mix.h"
 #include "ringbuf.h"
 
 #define RING_SECONDS 4   /* worker may stall this long before samples drop */
@@ -199,14 +200,7 @@ void live_capture(live *L, const float *const *in, int nin, size_t n)
         } else if (nin == 0) {
             memset(mix, 0, k * sizeof *mix);
         } else {
-            /* Same order of operations as audiofile_read_mono, so a file
-             * played through JACK gives bit-identical samples. */
-            for (size_t i = 0; i < k; i++) {
-                float s = 0.0f;
-                for (int c = 0; c < nin; c++)
-                    s += in[c][done + i];
-                mix[i] = s / (float)nin;
-            }
+            mix_planar(in, nin, done, k, mix);
         }
         lost += k - ringbuf_write(L->ring, src, k);
         done += k;
