@@ -252,7 +252,9 @@ static int read_key(const weights *w, const char *key, char *msg, size_t msglen,
     return WEIGHTS_OK;
 }
 
-static int read_int(const weights *w, const char *key, int *out, char *msg, size_t msglen)
+/* A metadata number: an int (integer != 0) or a finite float. */
+static int read_num(const weights *w, const char *key, int integer, double *out, char *msg,
+                    size_t msglen)
 {
     const char *v;
     int err = read_key(w, key, msg, msglen, &v);
@@ -260,30 +262,32 @@ static int read_int(const weights *w, const char *key, int *out, char *msg, size
         return err;
     char *end;
     errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < INT_MIN || x > INT_MAX) {
-        snprintf(msg, msglen, "metadata key '%s' = '%s' is not an integer", key, v);
-        return WEIGHTS_ERR_INVALID;
-    }
-    *out = (int)x;
-    return WEIGHTS_OK;
-}
-
-static int read_float(const weights *w, const char *key, float *out, char *msg, size_t msglen)
-{
-    const char *v;
-    int err = read_key(w, key, msg, msglen, &v);
-    if (err)
-        return err;
-    char *end;
-    errno = 0;
-    float x = strtof(v, &end);
-    if (end == v || *end || errno || !isfinite(x)) {
-        snprintf(msg, msglen, "metadata key '%s' = '%s' is not a finite number", key, v);
+    double x = integer ? (double)strtol(v, &end, 10) : (double)strtof(v, &end);
+    if (end == v || *end || errno || (integer ? x < INT_MIN || x > INT_MAX : !isfinite(x))) {
+        snprintf(msg, msglen, "metadata key '%s' = '%s' is not %s", key, v,
+                 integer ? "an integer" : "a finite number");
         return WEIGHTS_ERR_INVALID;
     }
     *out = x;
     return WEIGHTS_OK;
+}
+
+static int read_int(const weights *w, const char *key, int *out, char *msg, size_t msglen)
+{
+    double x;
+    int err = read_num(w, key, 1, &x, msg, msglen);
+    if (!err)
+        *out = (int)x;
+    return err;
+}
+
+static int read_float(const weights *w, const char *key, float *out, char *msg, size_t msglen)
+{
+    double x;
+    int err = read_num(w, key, 0, &x, msg, msglen);
+    if (!err)
+        *out = (float)x;
+    return err;
 }
 
 int melspec_config_read(melspec_config *c, const weights *w, char *msg, size_t msglen)
