@@ -1,7 +1,9 @@
 #include "modelpath.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -14,21 +16,57 @@ static int found(const char *dir, const char *prefix, const char *kind, char *pa
     return access(path, R_OK) == 0;
 }
 
+/* Is this process a program of the build tree (valar, a test)? Only then
+ * does the source tree's models/ count: an installed valar must not pick up
+ * whatever lies in the checkout it was built from. */
+static int in_build_tree(void)
+{
+    char exe[PATH_MAX], *root = realpath(VALAR_BUILDDIR, NULL);
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    int in = 0;
+    if (root && n > 0) {
+        exe[n] = '\0';
+        size_t k = strlen(root);
+        in = strncmp(exe, root, k) == 0 && exe[k] == '/';
+    }
+    free(root);
+    return in;
+}
+
+/* The places to look, in order; returns how many. */
+static int model_dirs(const char *dirs[2])
+{
+    const char *env = getenv("VALAR_MODEL_DIR");
+    if (env && *env) {
+        dirs[0] = env;
+        return 1;
+    }
+    int n = 0;
+    if (in_build_tree())
+        dirs[n++] = VALAR_SRC_MODELDIR;
+    dirs[n++] = VALAR_MODELDIR;
+    return n;
+}
+
 int modelpath_default(const char *kind, char *path, size_t len)
 {
-    /* $VALAR_MODEL_DIR, when set, is the only place. Otherwise a trained
-     * model in either place beats a placeholder in either, so an installed
-     * trained model is not shadowed by the source tree's placeholder. */
-    const char *env = getenv("VALAR_MODEL_DIR");
-    const char *dirs[] = {VALAR_SRC_MODELDIR, VALAR_MODELDIR};
-    const size_t ndirs = env && *env ? 1 : sizeof dirs / sizeof *dirs;
-    if (env && *env)
-        dirs[0] = env;
+    /* A trained model in any of the places beats a placeholder in any. */
+    const char *dirs[2];
+    const int ndirs = model_dirs(dirs);
     for (int placeholder = 0; placeholder < 2; placeholder++)
-        for (size_t i = 0; i < ndirs; i++)
+        for (int i = 0; i < ndirs; i++)
             if (found(dirs[i], placeholder ? "placeholder" : "valar", kind, path, len))
                 return placeholder;
     if (len)
         path[0] = '\0';
     return -1;
+}
+
+void modelpath_searched(char *buf, size_t len)
+{
+    const char *dirs[2];
+    const int ndirs = model_dirs(dirs);
+    const char *env = getenv("VALAR_MODEL_DIR");
+    snprintf(buf, len, "%s%s%s%s", env && *env ? "$VALAR_MODEL_DIR = " : "", dirs[0],
+             ndirs > 1 ? " and " : "", ndirs > 1 ? dirs[1] : "");
 }

@@ -284,12 +284,12 @@ static int cmd_analyze(int argc, char **argv)
     if (!model) {
         const char *kind = streaming ? "streaming" : "offline";
         if (modelpath_default(kind, found, sizeof found) < 0) {
-            const char *env = getenv("VALAR_MODEL_DIR");
+            char where[2 * 4096 + 64];
+            modelpath_searched(where, sizeof where);
             fprintf(stderr,
                     "valar: no default %s model (valar-%s or placeholder-%s.safetensors) in "
-                    "%s; use --model\n",
-                    kind, kind, kind,
-                    env && *env ? "$VALAR_MODEL_DIR" : "the installed models or VALAR_MODEL_DIR");
+                    "%s; use --model or set VALAR_MODEL_DIR\n",
+                    kind, kind, kind, where);
             return 1;
         }
         model = found;

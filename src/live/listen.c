@@ -397,11 +397,12 @@ static weights *load_model(const options *o, char *path, size_t pathlen)
     if (o->model) {
         snprintf(path, pathlen, "%s", o->model);
     } else if (modelpath_default("streaming", path, pathlen) < 0) {
-        const char *env = getenv("VALAR_MODEL_DIR");
+        char where[2 * 4096 + 64];
+        modelpath_searched(where, sizeof where);
         fprintf(stderr,
                 "valar listen: no default streaming model (valar-streaming or "
-                "placeholder-streaming.safetensors) in %s; use --model\n",
-                env && *env ? "$VALAR_MODEL_DIR" : "the installed models or VALAR_MODEL_DIR");
+                "placeholder-streaming.safetensors) in %s; use --model or set VALAR_MODEL_DIR\n",
+                where);
         return NULL;
     }
     char msg[512];
