@@ -213,5 +213,21 @@ r = run("analyze", "--streaming", mono, env=env)
 check(r.returncode == 1 and "no default streaming model" in r.stderr and "VALAR_MODEL_DIR" in r.stderr,
       f"no streaming model in VALAR_MODEL_DIR: exit 1 ({r.stderr.strip()})")
 
+# 10. A valar outside the build tree (as installed) ignores the checkout's
+#     models/: it uses the installed ones or says where it looked.
+import tempfile  # noqa: E402
+
+with tempfile.TemporaryDirectory() as tmp:
+    exe = os.path.join(tmp, "valar")
+    shutil.copy(VALAR, exe)
+    env = {k: v for k, v in os.environ.items() if k != "VALAR_MODEL_DIR"}
+    r = subprocess.run([exe, "analyze", "-f", "json", mono], capture_output=True, text=True,
+                       timeout=120, env=env)
+    src_models = os.path.join(SRC, "models")
+    used = json.loads(r.stdout)["model"] if r.returncode == 0 else ""
+    check((r.returncode == 0 and not used.startswith(src_models)) or
+          (r.returncode == 1 and "no default offline model" in r.stderr and src_models not in r.stderr),
+          f"valar outside the build tree does not use the source models ({used or r.stderr.strip()})")
+
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)
