@@ -356,9 +356,20 @@ static int parse(int argc, char **argv, options *o)
             return -1;
         }
     }
-    for (int i = optind; i < argc; i++)
+    for (int i = optind; i < argc; i++) {
+        /* `--stdout json` or `-o out.csv` would make a port of the word. */
+        const char *dot = strrchr(argv[i], '.');
+        if (!strcmp(argv[i], "csv") || !strcmp(argv[i], "json") ||
+            (dot && (!strcmp(dot, ".csv") || !strcmp(dot, ".json")))) {
+            fprintf(stderr,
+                    "valar listen: '%s' is taken as a port to connect; for text output use "
+                    "--stdout=csv or --stdout=json (with '=') and redirect it to a file\n",
+                    argv[i]);
+            return -1;
+        }
         if (add_port(o->connect, &o->n_connect, argv[i]))
             return -1;
+    }
 #ifndef VALAR_HAVE_OSC
     /* Without liblo there is no OSC: off by default, an error if asked for. */
     if (o->osc_url || o->osc_host || o->osc_port || o->osc_tcp || o->range01 ||

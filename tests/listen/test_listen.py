@@ -413,7 +413,9 @@ def check_cli():
                       (["--backend", "jack", "--device", "0"], "--device with JACK"),
                       (["--stdout=xml"], "unknown --stdout format"),
                       (["--osc-url", "http://x:1"], "non-OSC URL"),
-                      (["--osc-prefix", "noslash"], "prefix without /")]:
+                      (["--osc-prefix", "noslash"], "prefix without /"),
+                      (["--stdout", "json"], "--stdout json without '='"),
+                      (["-o", "out.csv"], "-o FILE (a port, not a file)")]:
         r = run(*args)
         check(r.returncode == 2 and r.stderr.strip(),
               f"usage error ({why}) exits 2 with a message: {r.stderr.strip().splitlines()[0] if r.stderr.strip() else ''}")
