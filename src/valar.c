@@ -230,6 +230,12 @@ static weights *load_model(const char *path, int quiet)
     return w;
 }
 
+static int writable_dir(const char *dir)
+{
+    struct stat st;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0;
+}
+
 static int cmd_analyze(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -279,6 +285,22 @@ static int cmd_analyze(int argc, char **argv)
         fprintf(stderr, "valar analyze: no input file\n");
         usage(stderr);
         return 2;
+    }
+    /* Fail before any analysis (and before -o replaces a file) if an output
+     * cannot be written. */
+    if (deam && !writable_dir(deam)) {
+        fprintf(stderr, "valar: --deam %s: not a writable directory\n", deam);
+        return 1;
+    }
+    if (output) {
+        char dir[4096];
+        const char *slash = strrchr(output, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - output) + 1 : 1,
+                 slash ? output : ".");
+        if (!writable_dir(dir)) {
+            fprintf(stderr, "valar: -o %s: %s is not a writable directory\n", output, dir);
+            return 1;
+        }
     }
     char found[4096];
     if (!model) {

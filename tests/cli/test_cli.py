@@ -146,6 +146,21 @@ r = run("analyze", "-q", "-o", out, mono, os.path.join(WORK, "missing.wav"))
 check(r.returncode == 1 and "missing.wav" in r.stderr, f"missing input: exit 1 naming it ({r.stderr.strip()})")
 check(os.listdir(os.path.dirname(out)) == [], "failed run leaves no output or temp file")
 
+# 5b. An output that cannot be written fails before any analysis and leaves
+#     an existing -o file as it was.
+keep = os.path.join(WORK, "keep.csv")
+with open(keep, "w") as f:
+    f.write("keep\n")
+nodir = os.path.join(WORK, "no-such-dir")
+r = run("analyze", "-q", "-o", keep, "--deam", nodir, mono)
+with open(keep) as f:
+    kept = f.read() == "keep\n"
+check(r.returncode == 1 and nodir in r.stderr and "not a writable directory" in r.stderr and kept
+      and not r.stdout, f"--deam into a missing folder: exit 1 first, -o untouched ({r.stderr.strip()})")
+r = run("analyze", "-q", "-o", os.path.join(nodir, "x.csv"), mono)
+check(r.returncode == 1 and nodir in r.stderr and not r.stdout,
+      f"-o into a missing folder: exit 1 naming it ({r.stderr.strip()})")
+
 # 6. Not audio.
 junk = os.path.join(WORK, "junk.wav")
 with open(junk, "wb") as f:
