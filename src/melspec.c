@@ -316,6 +316,18 @@ int melspec_config_read(melspec_config *c, const weights *w, char *msg, size_t m
     return WEIGHTS_OK;
 }
 
+/* The shortest decimal that reads back as the same float: 1e-10, not
+ * 1.00000001e-10, in the metadata people read with `valar info`. */
+static void format_float(char *buf, size_t len, float f)
+{
+    for (int prec = 6; prec < 9; prec++) {
+        snprintf(buf, len, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f)
+            return;
+    }
+    snprintf(buf, len, "%.9g", (double)f); /* always round-trips */
+}
+
 int melspec_config_write(const melspec_config *c, weights *w)
 {
     if (!c || !w)
@@ -338,7 +350,7 @@ int melspec_config_write(const melspec_config *c, weights *w)
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
         char buf[64];
         if (kv[i].is_float)
-            snprintf(buf, sizeof buf, "%.9g", (double)kv[i].f); /* round-trips a float */
+            format_float(buf, sizeof buf, kv[i].f);
         else
             snprintf(buf, sizeof buf, "%d", kv[i].i);
         int err = weights_set_meta(w, kv[i].key, buf);

@@ -725,8 +725,8 @@ static int parse_file(const unsigned char *buf, uint64_t size, weights *w, const
     uint64_t hlen = get_le64(buf);
     if (hlen > MAX_HEADER_LEN)
         return fail(msg, msglen, WEIGHTS_ERR_HEADER,
-                    "%s: header length %llu is absurd (limit %llu bytes)", path,
-                    (unsigned long long)hlen, (unsigned long long)MAX_HEADER_LEN);
+                    "%s: header length %llu is absurd (limit %llu bytes): not a safetensors file?",
+                    path, (unsigned long long)hlen, (unsigned long long)MAX_HEADER_LEN);
     if (hlen > size - 8)
         return fail(msg, msglen, WEIGHTS_ERR_TRUNCATED,
                     "%s: header length %llu exceeds the %llu bytes after the length field", path,
