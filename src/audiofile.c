@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mix.h"
@@ -73,6 +74,12 @@ int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen)
         }
         f->sf = sf_open_fd(f->spool ? fileno(f->spool) : STDIN_FILENO, SFM_READ, &f->info, 0);
     } else {
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            snprintf(msg, msglen, "%s: is a directory, not an audio file", path);
+            free(f);
+            return AUDIOFILE_ERR_OPEN;
+        }
         f->sf = sf_open(path, SFM_READ, &f->info);
     }
     if (!f->sf) {

@@ -45,7 +45,8 @@ static void usage(FILE *f)
                "                       without extension, columns sample_15000ms, ...)\n"
                "  -q, --quiet          no notes on stderr\n"
                "CSV columns: time_s,arousal,valence (time_s = start of the 500 ms segment);\n"
-               "with several files a leading 'file' column is added.\n");
+               "with several files a leading 'file' column is added.\n"
+               "Training is a separate program: valar-train --help.\n");
 }
 
 /* Output goes to a temp file beside the target, renamed into place at the
@@ -363,7 +364,12 @@ static int cmd_analyze(int argc, char **argv)
 
 static int cmd_info(int argc, char **argv)
 {
-    if (argc != 2) {
+    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        printf("usage: valar info MODEL\nMetadata, tensors and parameter count of a weight "
+               "file.\n");
+        return 0;
+    }
+    if (argc != 2 || argv[1][0] == '-') {
         fprintf(stderr, "usage: valar info MODEL\n");
         return 2;
     }

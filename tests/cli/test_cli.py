@@ -170,6 +170,12 @@ check(r.returncode == 1 and "junk.wav" in r.stderr, f"junk audio: exit 1 naming 
 r = run("analyze")
 check(r.returncode == 2, "no file: usage error exit 2")
 
+r = run("analyze", "-q", WORK)
+check(r.returncode == 1 and WORK in r.stderr and "is a directory" in r.stderr,
+      f"a directory as input: exit 1 naming it ({r.stderr.strip()})")
+r = run("info", "-h")
+check(r.returncode == 0 and "usage: valar info" in r.stdout, "valar info -h prints usage")
+
 # 7. Every malformed weight file: non-zero exit (not a crash) and a message
 #    naming the file and the problem.
 bad = os.path.join(WORK, "malformed")
