@@ -644,6 +644,11 @@ static int run_jack(app *a, int *fallback)
                         "valence%s\n",
                         jackio_client_name(j), o->cc.channel, o->cc.cc_arousal, o->cc.cc_valence,
                         o->cc.fine14 ? " (14-bit, LSB on CC+32)" : "");
+            if (!o->n_connect && !sessions)
+                fprintf(stderr,
+                        "valar listen: no --connect: connect a source to %s:in_1 (and in_2), "
+                        "e.g. jack_connect PLAYER:out_1 %s:in_1; until then it hears silence\n",
+                        jackio_client_name(j), jackio_client_name(j));
         }
         sessions++;
         int end = run_session(a, &b);
