@@ -8,10 +8,13 @@
 #include "ttrain.h"
 #include "weights.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *f)
@@ -59,16 +62,68 @@ static void usage(FILE *f)
         "See README.md, section Training (data layout, split file, alignment, every flag).\n");
 }
 
-static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
+/* A number for flag --name in [lo, hi]; integer flags take integers only
+ * (strtoll, so --seed keeps all its digits). Errors name the flag. */
+static int parse_num(const char *name, const char *s, int integer, double lo, double hi,
+                     double *out, long long *iout)
 {
     char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "valar-train: %s: '%s' is not a number in [%g, %g]\n", opt, s, lo, hi);
+    errno = 0;
+    long long iv = integer ? strtoll(s, &end, 10) : 0;
+    double v = integer ? (double)iv : strtod(s, &end);
+    if (!*s || *end || errno || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "valar-train: --%s: '%s' is not %s in [%.15g, %.15g]\n", name, s,
+                integer ? "an integer" : "a number", lo, hi);
         return -1;
     }
     *out = v;
+    *iout = iv;
     return 0;
+}
+
+/* The folder of path (for checking that files can be created there). */
+static void dir_of(const char *path, char *dir, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, len, ".");
+    else if (slash == path)
+        snprintf(dir, len, "/");
+    else
+        snprintf(dir, len, "%.*s", (int)(slash - path), path);
+}
+
+/* Can the trainer create path (atomically: a temporary file in the same
+ * folder, then rename)? 0, or -1 with a message naming the path. Checked
+ * before any work, so that a typo does not cost a feature extraction and
+ * an epoch. */
+static int check_writable(const char *path, const char *what, char *msg, size_t msglen)
+{
+    char dir[4096];
+    struct stat st;
+    if (!*path) {
+        snprintf(msg, msglen, "%s: empty file name", what);
+        return -1;
+    }
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(msg, msglen, "%s: cannot write %s: is a directory", path, what);
+        return -1;
+    }
+    dir_of(path, dir, sizeof dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+        int e = errno;
+        snprintf(msg, msglen, "%s: cannot write %s: folder %s: %s", path, what, dir,
+                 stat(dir, &st) == 0 && !S_ISDIR(st.st_mode) ? "not a folder" : strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+/* An absolute path for the provenance metadata; as typed when it cannot
+ * be resolved. */
+static const char *abs_path(const char *p, char *buf)
+{
+    return p && realpath(p, buf) ? buf : p;
 }
 
 int main(int argc, char **argv)
@@ -164,15 +219,24 @@ int main(int argc, char **argv)
                                        {"model", 1, 0, O_MODEL},
                                        {"help", 0, 0, O_HELP},
                                        {0, 0, 0, 0}};
-    int c;
+    int c, li = 0;
     double v;
+    long long iv;
     optind = 2;
+    /* INT: integer flags; NUM: real ones. The flag's name comes from the
+     * option table, so that the message names it whatever the spelling
+     * (--batch 300, --batch=300, --bat 300) */
 #define NUM(lo_, hi_)                                                                              \
     do {                                                                                           \
-        if (parse_num(argv[optind - 1], optarg, lo_, hi_, &v))                                     \
+        if (parse_num(lo[li].name, optarg, 0, lo_, hi_, &v, &iv))                                  \
             return 2;                                                                              \
     } while (0)
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+#define INT(lo_, hi_)                                                                              \
+    do {                                                                                           \
+        if (parse_num(lo[li].name, optarg, 1, lo_, hi_, &v, &iv))                                  \
+            return 2;                                                                              \
+    } while (0)
+    while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
         switch (c) {
         case O_DATA:
             data = optarg;
@@ -196,7 +260,7 @@ int main(int argc, char **argv)
             no_cache = 1;
             break;
         case O_NMELS:
-            NUM(1, 512);
+            INT(1, 512);
             n_mels = (int)v;
             break;
         case O_KIND:
@@ -225,19 +289,19 @@ int main(int argc, char **argv)
             o.resume = 1;
             break;
         case O_SEQ:
-            NUM(1, 10000);
+            INT(1, 10000);
             o.seq_len = (int)v;
             break;
         case O_BATCH:
-            NUM(1, 256);
+            INT(1, 256);
             o.batch = (int)v;
             break;
         case O_EPOCHS:
-            NUM(0, 1e6);
+            INT(0, 1e6);
             o.epochs = (int)v;
             break;
         case O_PAT:
-            NUM(0, 1e6);
+            INT(0, 1e6);
             o.patience = (int)v;
             break;
         case O_TLIM:
@@ -277,27 +341,27 @@ int main(int argc, char **argv)
             o.reg.act_l2 = v;
             break;
         case O_FILT:
-            NUM(1, 64);
+            INT(1, 64);
             o.C = (int)v;
             break;
         case O_DENSE:
-            NUM(1, 1024);
+            INT(1, 1024);
             o.D = (int)v;
             break;
         case O_GRU:
-            NUM(1, 64);
+            INT(1, 64);
             o.H = (int)v;
             break;
         case O_K:
-            NUM(1, 64);
+            INT(1, 64);
             o.K = (int)v;
             break;
         case O_SEED:
-            NUM(0, 1e18);
-            o.seed = (uint64_t)v;
+            INT(0, 1e18);
+            o.seed = (uint64_t)iv;
             break;
         case O_THREADS:
-            NUM(1, 1024);
+            INT(1, 1024);
             o.threads = (int)v;
             break;
         case O_SET:
@@ -318,6 +382,7 @@ int main(int argc, char **argv)
         }
     }
 #undef NUM
+#undef INT
     if (optind < argc) {
         fprintf(stderr, "valar-train: unexpected argument '%s'\n", argv[optind]);
         return 2;
@@ -352,7 +417,32 @@ int main(int argc, char **argv)
     if (no_cache)
         cache = NULL;
 
-    char msg[1024] = "";
+    char msg[5000] = "";
+    if (is_train) {
+        if (!last) {
+            const char *ext = strstr(out, ".safetensors");
+            int stem = ext && ext[12] == 0 ? (int)(ext - out) : (int)strlen(out);
+            snprintf(p_last, sizeof p_last, "%.*s.last.safetensors", stem, out);
+            last = p_last;
+        }
+        if (!state)
+            snprintf(p_state, sizeof p_state, "%s.state", out), state = p_state;
+        if (check_writable(out, "the weights (--out)", msg, sizeof msg) ||
+            check_writable(last, "the last-epoch weights (--last)", msg, sizeof msg) ||
+            check_writable(state, "the resume state (--state)", msg, sizeof msg)) {
+            fprintf(stderr, "valar-train: %s\n", msg);
+            return 1;
+        }
+    }
+    /* a cache that cannot be written only costs time: warn, and when there
+     * is none to read either, do without (an existing cache in a read-only
+     * folder is still used) */
+    struct stat cst;
+    if (cache && stat(cache, &cst) != 0 &&
+        check_writable(cache, "the feature cache (--cache)", msg, sizeof msg)) {
+        fprintf(stderr, "valar-train: warning: %s; features will not be cached\n", msg);
+        cache = NULL;
+    }
     melspec_config fc;
     melspec_config_default(&fc);
     fc.n_mels = n_mels;
@@ -418,14 +508,6 @@ int main(int argc, char **argv)
     if (o.seq_len != 10 && o.seq_len != 20 && o.seq_len != 30 && o.seq_len != 60)
         fprintf(stderr, "valar-train: note: --seq-len %d (the paper uses 10, 20, 30, 60)\n",
                 o.seq_len);
-    if (!last) {
-        const char *ext = strstr(out, ".safetensors");
-        int stem = ext && ext[12] == 0 ? (int)(ext - out) : (int)strlen(out);
-        snprintf(p_last, sizeof p_last, "%.*s.last.safetensors", stem, out);
-        last = p_last;
-    }
-    if (!state)
-        snprintf(p_state, sizeof p_state, "%s.state", out), state = p_state;
     o.out = out;
     o.last = last;
     o.state = state;
@@ -436,9 +518,14 @@ int main(int argc, char **argv)
         snprintf(args + l, sizeof args - l, "%s%s", i > 1 ? " " : "", argv[i]);
     }
     o.args = args;
-    char on[16384];
-    snprintf(on, sizeof on, "%s (audio %s, annotations %s + %s%s%s)", data ? data : audio, audio,
-             aro, val, split ? ", split " : "", split ? split : "");
+    /* provenance: absolute paths, which mean something away from the
+     * folder the command ran in */
+    static char r_data[PATH_MAX], r_audio[PATH_MAX], r_aro[PATH_MAX], r_val[PATH_MAX],
+        r_split[PATH_MAX], on[6 * PATH_MAX];
+    const char *a_audio = abs_path(audio, r_audio);
+    snprintf(on, sizeof on, "%s (audio %s, annotations %s + %s%s%s)",
+             data ? abs_path(data, r_data) : a_audio, a_audio, abs_path(aro, r_aro),
+             abs_path(val, r_val), split ? ", split " : "", split ? abs_path(split, r_split) : "");
     o.trained_on = on;
     tset tr, va;
     if (tdata_load(&d, "train", &fc, &tr, msg, sizeof msg)) {

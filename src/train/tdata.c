@@ -102,6 +102,7 @@ typedef struct {
         char set[8];
         char lo[64];
         long a, b; /* numeric range (a <= id <= b) when lo is empty */
+        int line;
     } * items;
 } tsplit;
 
@@ -273,6 +274,7 @@ static int tsplit_read(const char *path, tsplit *s, char *msg, size_t msglen)
             struct tsplit_item *it = &s->items[s->n];
             memset(it, 0, sizeof *it);
             snprintf(it->set, sizeof it->set, "%s", set);
+            it->line = lineno + 1;
             long a, b;
             int used = 0;
             if (sscanf(tok, "%ld-%ld%n", &a, &b, &used) == 2 && !tok[used]) {
@@ -295,23 +297,68 @@ static int tsplit_read(const char *path, tsplit *s, char *msg, size_t msglen)
         p = nl ? nl + 1 : NULL;
     }
     free(buf);
+    /* an id named in two sets would be trained and tested on */
+    for (int i = 0; !err && i < s->n; i++)
+        for (int j = i + 1; !err && j < s->n; j++) {
+            const struct tsplit_item *x = &s->items[i], *y = &s->items[j];
+            if (x->lo[0] && !strcmp(x->lo, y->lo) && strcmp(x->set, y->set)) {
+                snprintf(msg, msglen, "%s: song %s is in two sets: %s (line %d) and %s (line %d)",
+                         path, x->lo, x->set, x->line, y->set, y->line);
+                err = -1;
+            }
+        }
     if (err)
         tsplit_free(s);
     return err;
 }
 
-/* Does the split file put id into set? */
-static int tsplit_has(const tsplit *s, const char *set, const char *id)
+/* Does split item it cover id? */
+static int tsplit_covers(const struct tsplit_item *it, const char *id)
 {
     char *end;
     long v = strtol(id, &end, 10);
     int numeric = *id && !*end;
+    return it->lo[0] ? !strcmp(it->lo, id) : numeric && v >= it->a && v <= it->b;
+}
+
+/* Does the split file put id into set? */
+static int tsplit_has(const tsplit *s, const char *set, const char *id)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->items[i].set, set) && tsplit_covers(&s->items[i], id))
+            return 1;
+    return 0;
+}
+
+/* Describes a split item for messages: "val (line 3, range 1-20)". */
+static void tsplit_where(const struct tsplit_item *it, char *buf, size_t len)
+{
+    if (it->lo[0])
+        snprintf(buf, len, "%s (line %d)", it->set, it->line);
+    else
+        snprintf(buf, len, "%s (line %d, range %ld-%ld)", it->set, it->line, it->a, it->b);
+}
+
+/* A song of the CSVs that the split puts into two sets (through a range:
+ * ids named one by one are checked by tsplit_read) is an error: ranges
+ * that overlap only on ids absent from the CSVs are fine. */
+static int tsplit_check_song(const tsplit *s, const char *path, const char *id, char *msg,
+                             size_t msglen)
+{
+    const struct tsplit_item *first = NULL;
     for (int i = 0; i < s->n; i++) {
         const struct tsplit_item *it = &s->items[i];
-        if (strcmp(it->set, set))
+        if (!tsplit_covers(it, id))
             continue;
-        if (it->lo[0] ? !strcmp(it->lo, id) : numeric && v >= it->a && v <= it->b)
-            return 1;
+        if (!first) {
+            first = it;
+        } else if (strcmp(first->set, it->set)) {
+            char a[96], b[96];
+            tsplit_where(first, a, sizeof a);
+            tsplit_where(it, b, sizeof b);
+            snprintf(msg, msglen, "%s: song %s is in two sets: %s and %s", path, id, a, b);
+            return -1;
+        }
     }
     return 0;
 }
@@ -484,11 +531,15 @@ static void job_extract(void *ctx, int j)
 
 /* ---- loading a set ---- */
 
-/* Finds <dir>/<id>.<ext>; returns the extension, or NULL. */
+/* Finds <dir>/<id>.<ext>; returns the extension, or NULL. The extensions
+ * (formats libsndfile reads) are tried in this order, which the README
+ * (Data layout) lists: the first existing file wins. */
 static const char *find_audio(const char *dir, const char *id, char *path, size_t len,
                               struct stat *st)
 {
-    static const char *ext[] = {"mp3", "wav", "flac", "ogg", "MP3", "WAV", "FLAC", "OGG"};
+    static const char *ext[] = {"mp3", "wav",  "flac", "ogg",  "opus", "oga", "aiff", "aif", "aifc",
+                                "au",  "snd",  "w64",  "caf",  "MP3",  "WAV", "FLAC", "OGG", "OPUS",
+                                "OGA", "AIFF", "AIF",  "AIFC", "AU",   "SND", "W64",  "CAF"};
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
         snprintf(path, len, "%s/%s.%s", dir, id, ext[i]);
         if (stat(path, st) == 0 && S_ISREG(st->st_mode))
@@ -530,6 +581,9 @@ int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, t
         goto done;
     if (o->split && tsplit_read(o->split, &sp, msg, msglen))
         goto done;
+    for (int i = 0; o->split && i < ca.nrow; i++)
+        if (tsplit_check_song(&sp, o->split, ca.id[i], msg, msglen))
+            goto done;
     rows = malloc(sizeof(int) * (size_t)(ca.nrow + 1));
     paths = malloc(sizeof *paths * (size_t)(ca.nrow + 1));
     eidx = calloc((size_t)ca.nrow + 1, sizeof *eidx);
@@ -570,7 +624,9 @@ int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, t
         struct stat st;
         const char *ext = find_audio(o->audio_dir, id, paths[k], sizeof paths[k], &st);
         if (!ext) {
-            snprintf(msg, msglen, "%s: no audio file %s.mp3/.wav/.flac/.ogg for song %s",
+            snprintf(msg, msglen,
+                     "%s: no audio file %s.mp3 (or .wav .flac .ogg .opus .oga .aiff .aif .aifc "
+                     ".au .snd .w64 .caf, or upper case) for song %s",
                      o->audio_dir, id, id);
             goto done;
         }

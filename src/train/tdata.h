@@ -1,7 +1,9 @@
 /* tdata: DEAM-style data for the trainer.
  *
- * A folder of audio files <song_id>.mp3 / .wav / .flac / .ogg and two wide
- * CSVs of dynamic annotations, arousal.csv and valence.csv:
+ * A folder of audio files <song_id>.<ext> (ext tried in the order .mp3 .wav
+ * .flac .ogg .opus .oga .aiff .aif .aifc .au .snd .w64 .caf, then the same in
+ * upper case; the first found is used) and two wide CSVs of dynamic
+ * annotations, arousal.csv and valence.csv:
  *     song_id,sample_15000ms,sample_15500ms,...
  *     10,-0.12,-0.11,...,,,          (blank cells after a shorter song)
  * Column sample_<ms>ms is the annotation of the 500 ms audio segment
@@ -10,7 +12,8 @@
  * value for it.
  *
  * Split file: lines "<set> <id or a-b range> ...", set = train, val or test;
- * '#' starts a comment.
+ * '#' starts a comment. A song in two sets is an error (an id named in two
+ * sets always; through a range, when the song is in the CSVs).
  *
  * Features (whole audio, one row per complete segment) are cached in one
  * binary file keyed by the audio file's name, size and mtime and by the

@@ -99,7 +99,11 @@ static void pair_result(const pairsum *s, double *rmse, double *r)
     double cnt = s->cnt;
     *rmse = cnt > 0 ? sqrt(s->se / cnt) : NAN;
     double vp = s->spp - s->sp * s->sp / cnt, vt = s->stt - s->st * s->st / cnt;
-    *r = cnt > 1 && vp > 1e-12 && vt > 1e-12 ? (s->spt - s->sp * s->st / cnt) / sqrt(vp * vt) : NAN;
+    /* no variance: below the rounding error of the sums (relative to the
+     * sum of squares, which grows with the number of frames), not a fixed
+     * threshold that a long constant series would exceed by rounding */
+    int var = cnt > 1 && vp > 1e-12 + 1e-9 * s->spp && vt > 1e-12 + 1e-9 * s->stt;
+    *r = var ? (s->spt - s->sp * s->st / cnt) / sqrt(vp * vt) : NAN;
 }
 
 void tstat_pair(const float *p, const float *t, const unsigned char *lab, int n, int step,
@@ -231,6 +235,7 @@ int ttrain_eval(const tnet *n, const tset *set, int seq_len, int threads, tmetri
                 pair_result(&one, &rm, &r);
                 msd_add(&song_rmse[p], rm);
                 msd_add(&song_r[p], r);
+                m->song_r_skipped[p] += isnan(r);
             }
         }
         for (int p = 0; p < 2; p++) {
@@ -257,9 +262,21 @@ void tmetrics_print(FILE *f, const char *title, const tmetrics *m)
     fprintf(f, "            all frames        per song (mean +- std)\n");
     fprintf(f, "            RMSE     r        RMSE             r\n");
     const char *nm[2] = {"arousal", "valence"};
-    for (int p = 0; p < 2; p++)
-        fprintf(f, "  %-8s  %.4f  %7.4f   %.4f +- %.4f  %7.4f +- %.4f\n", nm[p], m->rmse[p],
-                m->r[p], m->song_rmse[p], m->song_rmse_sd[p], m->song_r[p], m->song_r_sd[p]);
+    for (int p = 0; p < 2; p++) {
+        /* r is not defined without variance: n/a rather than nan, and the
+         * songs left out of the per-song mean are counted */
+        char r[32] = "    n/a", sr[48] = "    n/a", skip[96] = "";
+        int k = m->song_r_skipped[p];
+        if (!isnan(m->r[p]))
+            snprintf(r, sizeof r, "%7.4f", m->r[p]);
+        if (!isnan(m->song_r[p]))
+            snprintf(sr, sizeof sr, "%7.4f +- %.4f", m->song_r[p], m->song_r_sd[p]);
+        if (k)
+            snprintf(skip, sizeof skip, "  (%d song%s without variance skipped)", k,
+                     k == 1 ? "" : "s");
+        fprintf(f, "  %-8s  %.4f  %s   %.4f +- %.4f  %s%s\n", nm[p], m->rmse[p], r, m->song_rmse[p],
+                m->song_rmse_sd[p], sr, skip);
+    }
 }
 
 /* ---- training ---- */
@@ -412,10 +429,16 @@ static int save_weights(const tnet *n, const ttrain_opts *o, const melspec_confi
     strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     err |= weights_set_meta(w, "created", buf);
     if (vm) {
+        /* JSON has no NaN: an undefined r (no variance) is null */
+        char ra[32] = "null", rv[32] = "null";
+        if (!isnan(vm->r[0]))
+            snprintf(ra, sizeof ra, "%.4f", vm->r[0]);
+        if (!isnan(vm->r[1]))
+            snprintf(rv, sizeof rv, "%.4f", vm->r[1]);
         snprintf(buf, sizeof buf,
                  "{\"epoch\": %d, \"val_rmse_arousal\": %.4f, \"val_rmse_valence\": %.4f, "
-                 "\"val_r_arousal\": %.4f, \"val_r_valence\": %.4f}",
-                 epoch, vm->rmse[0], vm->rmse[1], vm->r[0], vm->r[1]);
+                 "\"val_r_arousal\": %s, \"val_r_valence\": %s}",
+                 epoch, vm->rmse[0], vm->rmse[1], ra, rv);
         err |= weights_set_meta(w, "metrics", buf);
     }
     if (err)
@@ -637,13 +660,19 @@ int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const m
         } else
             r.pr.bad_epochs++;
         r.pr.epoch = ep;
-        if (o->log)
+        if (o->log) {
+            char ra[16] = "n/a", rv[16] = "n/a"; /* r without variance */
+            if (!isnan(vm.r[0]))
+                snprintf(ra, sizeof ra, "%.3f", vm.r[0]);
+            if (!isnan(vm.r[1]))
+                snprintf(rv, sizeof rv, "%.3f", vm.r[1]);
             fprintf(o->log,
-                    "epoch %3d  loss %.4f  train rmse %.4f  %s rmse A %.4f V %.4f  r A %.3f V "
-                    "%.3f  %.2f s%s\n",
+                    "epoch %3d  loss %.4f  train rmse %.4f  %s rmse A %.4f V %.4f  r A %s V "
+                    "%s  %.2f s%s\n",
                     ep, r.nb ? r.loss_sum / r.nb : 0, r.nb ? r.rmse_sum / r.nb : 0,
-                    vset == train ? "train-eval" : "val", vm.rmse[0], vm.rmse[1], vm.r[0], vm.r[1],
-                    t_train, improved ? "  *best" : "");
+                    vset == train ? "train-eval" : "val", vm.rmse[0], vm.rmse[1], ra, rv, t_train,
+                    improved ? "  *best" : "");
+        }
         if (o->last && save_weights(net, o, fc, o->last, &vm, ep, msg, msglen))
             goto done;
         if (o->state && save_state(o->state, net, &r.adam, &r.pr, msg, msglen))
@@ -655,6 +684,9 @@ int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const m
         }
         if (time_up(&r))
             stop = 1;
+        if (stop && o->log)
+            fprintf(o->log, "time limit of %g s reached in epoch %d: stopping\n", o->time_limit,
+                    ep);
     }
     rc = 0;
     if (out_net) {

@@ -61,6 +61,8 @@ typedef struct {
     double song_rmse[2], song_rmse_sd[2], song_r[2], song_r_sd[2]; /* per-song mean, std */
     long frames;
     int songs;
+    int song_r_skipped[2]; /* songs left out of song_r: no r without variance (constant
+                            * annotation or prediction, fewer than 2 annotated frames) */
 } tmetrics;
 
 /* Train on train (validate on val when it has songs, else on train) and
@@ -78,7 +80,8 @@ void ttrain_predict(const tnet *n, tseq *s, const tsong *song, int seq_len, floa
 int ttrain_eval(const tnet *n, const tset *set, int seq_len, int threads, tmetrics *m);
 void tmetrics_print(FILE *f, const char *title, const tmetrics *m);
 
-/* RMSE and Pearson r of n pairs (stride 2 arrays ok via step). */
+/* RMSE and Pearson r of n pairs (stride 2 arrays ok via step); r is NAN
+ * when either side has no variance. */
 void tstat_pair(const float *p, const float *t, const unsigned char *lab, int n, int step,
                 double *rmse, double *r);
 

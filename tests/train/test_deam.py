@@ -9,6 +9,11 @@ feature cache; `valar-train eval` prints RMSE well below chance on the test
 songs; the cache is reused when nothing changed and rebuilt for a song whose
 audio changed; --resume continues; bad input (malformed CSV, missing audio,
 unknown split set) fails with a message naming the file and no output file.
+Then the walkthrough checks: range errors name the flag, a song in two sets
+of the split is an error, unwritable outputs fail before any work, per-song r
+skips (and counts) songs without variance and never prints nan, the time
+limit says so, audio in .aiff/.au/.caf/.w64 is found, and trained_on holds
+absolute paths.
 
 With a third argument (the valar CLI), also checks that `valar analyze`
 loads the trained file and its per-segment output follows the target.
@@ -86,6 +91,170 @@ def parse_eval(out):
     return m
 
 
+def metadata(path):
+    """The __metadata__ of a safetensors file."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return json.loads(f.read(n)).get("__metadata__", {})
+
+
+def walkthrough_checks(exe, work, data, split, model):
+    """Problems a user walkthrough found: flag names in range errors, songs in
+    two sets, unwritable outputs found late, nan in per-song r, a silent time
+    limit, audio extensions, relative paths in the provenance."""
+    import json
+    quick = ["--threads", "2", "--epochs", "1", "--patience", "0"]
+
+    # 1. every numeric flag names itself in a range error (not the value)
+    bad_values = {"n-mels": "0", "seq-len": "0", "batch": "300", "epochs": "-1",
+                  "patience": "-1", "time-limit": "-1", "lr": "-1", "dropout": "1",
+                  "dropout-conv": "1", "dropout-gru": "1", "l1": "-1", "l2": "-1",
+                  "act-l1": "-1", "act-l2": "-1", "filters": "0", "dense": "0", "gru": "0",
+                  "maxout-k": "0", "seed": "-1", "threads": "0"}
+    for flag, value in bad_values.items():
+        for args in (["--" + flag, value], ["--%s=%s" % (flag, value)]):
+            r = run([exe, "train", "--data", data, "--out", os.path.join(work, "never.safetensors")]
+                    + args)
+            check(r.returncode == 2 and ("--%s: '%s'" % (flag, value)) in r.stderr,
+                  "range error for %s names the flag: %r" % (" ".join(args), r.stderr))
+    r = run([exe, "train", "--data", data, "--out", "x.safetensors", "--batch", "2.5"])
+    check(r.returncode == 2 and "--batch: '2.5' is not an integer" in r.stderr,
+          "integer flag rejects 2.5: " + r.stderr)
+
+    # 2. a song in two sets is an error naming the split file, the id and both sets
+    def split_run(text, cmd="train"):
+        sp = os.path.join(work, "overlap.split")
+        with open(sp, "w") as f:
+            f.write(text)
+        args = [exe, cmd, "--data", data, "--split", sp, "--threads", "2"]
+        if cmd == "train":
+            return run(args + ["--out", os.path.join(work, "overlap.safetensors"), "--quiet"]
+                       + quick)
+        return run(args + ["--model", model])
+    for text, sid, sets in (("train 2-10\nval 5\ntest 2001-2004\n", "5", ("train", "val")),
+                            ("train 1 3 5\nval 15\ntest 5\n", "5", ("train", "test")),
+                            ("train 1-14\nval 14-18\ntest 2001-2004\n", "14", ("train", "val")),
+                            ("train 1-14 999\nval 15-18 999\n", "999", ("train", "val"))):
+        for cmd in ("train", "eval"):
+            r = split_run(text, cmd)
+            msg = r.stderr
+            check(r.returncode == 1 and "overlap.split" in msg and ("song %s " % sid) in msg
+                  and all(("%s (line " % x) in msg for x in sets),
+                  "%s: song %s in two sets reported: %r" % (cmd, sid, msg))
+    check(not os.path.exists(os.path.join(work, "overlap.safetensors")), "no output after overlap")
+    # ranges that overlap only on ids absent from the CSVs are fine
+    r = split_run("train 1-14 100-200\nval 15-18 150-300\ntest 2001-2004\n")
+    check(r.returncode == 0, "ranges overlapping outside the CSVs accepted: " + r.stderr)
+
+    # 3. unwritable --out, --last, --state: fail at once, before any features
+    probe_cache = os.path.join(work, "probe.cache")
+    missing = os.path.join(work, "no-such-dir")
+    for flag in ("--out", "--last", "--state"):
+        target = os.path.join(missing, "x" + flag[2:])
+        args = [exe, "train", "--data", data, "--cache", probe_cache, "--quiet"] + quick
+        if flag != "--out":
+            args += ["--out", os.path.join(work, "w3.safetensors")]
+        r = run(args + [flag, target])
+        check(r.returncode == 1 and target in r.stderr and flag in r.stderr,
+              "unwritable %s named: %r" % (flag, r.stderr))
+        check(not os.path.exists(probe_cache), "%s checked before feature extraction" % flag)
+    r = run([exe, "train", "--data", data, "--cache", probe_cache, "--quiet", "--out", work] + quick)
+    check(r.returncode == 1 and "is a directory" in r.stderr, "--out a folder: " + r.stderr)
+    check(not os.path.exists(probe_cache), "--out a folder checked first")
+    # ... while an unwritable cache is only a warning (at startup)
+    cache3 = os.path.join(missing, "c.cache")
+    r = run([exe, "eval", "--data", data, "--split", split, "--model", model, "--cache", cache3])
+    check(r.returncode == 0 and "warning" in r.stderr and cache3 in r.stderr
+          and r.stderr.count("warning") == 1,
+          "unwritable cache: one warning, eval runs: " + r.stderr)
+
+    # 4. songs without variance: skipped from the per-song r and counted, never nan
+    ref = {}
+    for name in ("arousal.csv", "valence.csv"):
+        with open(os.path.join(data, name)) as f:
+            ref[name] = f.read().splitlines()
+    def const_csv(ids):
+        path = os.path.join(work, "const-arousal.csv")
+        with open(path, "w") as f:
+            for i, line in enumerate(ref["arousal.csv"]):
+                c = line.split(",")
+                if i and c[0] in ids:
+                    c = [c[0]] + ["0.2500" if x else "" for x in c[1:]]
+                f.write(",".join(c) + "\n")
+        return path
+    ev = [exe, "eval", "--data", data, "--split", split, "--model", model, "--threads", "2"]
+    r = run(ev + ["--arousal", const_csv({"2001", "2002"})])
+    print(r.stdout)
+    arow = [l for l in r.stdout.splitlines() if l.strip().startswith("arousal")]
+    check(r.returncode == 0 and arow and "(2 songs without variance skipped)" in arow[0]
+          and "nan" not in r.stdout, "two constant songs skipped and counted: " + r.stdout)
+    m = parse_eval(r.stdout)
+    check("arousal" in m and m["arousal"][1] == m["arousal"][1], "overall r still defined")
+    r = run(ev + ["--arousal", const_csv({"2001", "2002", "2003", "2004"})])
+    print(r.stdout)
+    arow = [l for l in r.stdout.splitlines() if l.strip().startswith("arousal")]
+    check(r.returncode == 0 and arow and arow[0].count("n/a") == 2
+          and "(4 songs without variance skipped)" in arow[0] and "nan" not in r.stdout,
+          "all songs constant: n/a, not nan: " + r.stdout)
+    # the training log and the metadata: n/a and null, not nan
+    cout = os.path.join(work, "const.safetensors")
+    r = run([exe, "train", "--data", data, "--split", split, "--out", cout,
+             "--arousal", const_csv({"15", "16", "17", "18"})] + quick)
+    check(r.returncode == 0 and "r A n/a" in r.stderr and "nan" not in r.stderr,
+          "training log says n/a: " + r.stderr)
+    if os.path.exists(cout):
+        text = metadata(cout).get("metrics", "")
+        try:
+            met = json.loads(text)
+        except ValueError:
+            met = {}
+        check(met.get("val_r_arousal", 0) is None and met.get("val_r_valence") is not None,
+              "metrics is JSON with null for an undefined r: " + text)
+
+    # 5. the time limit says so (unless --quiet)
+    tl = [exe, "train", "--data", data, "--split", split, "--out",
+          os.path.join(work, "tl.safetensors"), "--threads", "2", "--epochs", "1000",
+          "--patience", "0", "--time-limit", "0.001"]
+    r = run(tl)
+    check(r.returncode == 0 and "time limit of 0.001 s reached in epoch 1" in r.stderr,
+          "time limit reported: " + r.stderr)
+    r = run(tl + ["--quiet"])
+    check(r.returncode == 0 and r.stderr == "", "--quiet: no time-limit line: " + r.stderr)
+
+    # 6. audio extensions beyond .mp3/.wav/.flac/.ogg (as the README lists)
+    if shutil.which("sox"):
+        ext = os.path.join(work, "ext")
+        shutil.copytree(data, ext)
+        for sid, e in ((2001, "aiff"), (2002, "au"), (2003, "caf"), (2004, "w64")):
+            src = [f for f in os.listdir(ext) if f.startswith("%d." % sid)][0]
+            subprocess.run(["sox", os.path.join(ext, src), os.path.join(ext, "%d.%s" % (sid, e))],
+                           check=True)
+            os.remove(os.path.join(ext, src))
+        r = run([exe, "eval", "--data", ext, "--split", split, "--model", model, "--no-cache"])
+        m2 = parse_eval(r.stdout)
+        check(r.returncode == 0 and "4 songs" in r.stdout, ".aiff .au .caf .w64 found: " + r.stderr)
+        # the same audio, so the same figures as the original files
+        r0 = run([exe, "eval", "--data", data, "--split", split, "--model", model])
+        check(m2 and m2 == parse_eval(r0.stdout), "same figures from the converted files")
+
+    # 7. provenance: absolute paths even when typed relative
+    rel = os.path.join(work, "rel.safetensors")
+    r = run([exe, "train", "--data", os.path.relpath(data, work), "--split",
+             os.path.relpath(split, work), "--out", "rel.safetensors", "--quiet"] + quick,
+            cwd=work)
+    check(r.returncode == 0, "train with relative paths: " + r.stderr)
+    if os.path.exists(rel):
+        on = metadata(rel).get("trained_on", "")
+        print("trained_on:", on)
+        want = [os.path.realpath(p) for p in (data, os.path.join(data, "arousal.csv"),
+                                              os.path.join(data, "valence.csv"), split)]
+        check(on.startswith("/") and all(w in on for w in want)
+              and " deam/" not in on and "(audio deam" not in on,
+              "trained_on has absolute paths: " + on)
+
+
 def analyze_follows(valar, model, data, sid, truth, min_ra, min_rv):
     """`valar analyze -m model` on song sid: one row per segment, following the target."""
     song = [f for f in os.listdir(data) if f.startswith("%d." % sid)][0]
@@ -108,7 +277,7 @@ def analyze_follows(valar, model, data, sid, truth, min_ra, min_rv):
 
 
 def main():
-    exe, work = sys.argv[1], sys.argv[2]
+    exe, work = os.path.abspath(sys.argv[1]), sys.argv[2]
     shutil.rmtree(work, ignore_errors=True)
     data = os.path.join(work, "deam")
     os.makedirs(data)
@@ -198,6 +367,8 @@ def main():
     check(r.returncode == 0 and "stepped over whole songs" in r.stdout, "streaming eval")
     if len(sys.argv) > 3:  # valar analyze runs it through the streaming analyzer (crnn_step)
         analyze_follows(sys.argv[3], outs, data, 2002, truth, 0.8, 0.7)
+
+    walkthrough_checks(exe, work, data, split, out)
 
     # bad input: a message naming the file, exit 1, no output
     bad = os.path.join(work, "bad")
