@@ -19,7 +19,8 @@ struct audiofile {
     FILE *spool;    /* standard input copied from a pipe, or NULL */
 };
 
-/* If standard input cannot seek (a pipe), copy it to f->spool. */
+/* If standard input cannot seek (a pipe), copy it to f->spool. On failure
+ * the caller's audiofile_close removes the partial copy. */
 static int spool_stdin(audiofile *f, char *msg, size_t msglen)
 {
     if (lseek(STDIN_FILENO, 0, SEEK_CUR) >= 0)
@@ -38,16 +39,12 @@ static int spool_stdin(audiofile *f, char *msg, size_t msglen)
         if (n < 0 || fwrite(buf, 1, (size_t)n, f->spool) != (size_t)n) {
             snprintf(msg, msglen, "standard input: %s: %s",
                      n < 0 ? "read error" : "cannot write the temporary copy", strerror(errno));
-            fclose(f->spool);
-            f->spool = NULL;
             return AUDIOFILE_ERR_READ;
         }
     }
     if (fflush(f->spool) || lseek(fileno(f->spool), 0, SEEK_SET) < 0) {
         snprintf(msg, msglen, "standard input: cannot write the temporary copy: %s",
                  strerror(errno));
-        fclose(f->spool);
-        f->spool = NULL;
         return AUDIOFILE_ERR_READ;
     }
     return 0;
@@ -69,7 +66,7 @@ int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen)
     if (is_stdin) {
         int err = spool_stdin(f, msg, msglen);
         if (err) {
-            free(f);
+            audiofile_close(f);
             return err;
         }
         f->sf = sf_open_fd(f->spool ? fileno(f->spool) : STDIN_FILENO, SFM_READ, &f->info, 0);
