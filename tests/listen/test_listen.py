@@ -217,6 +217,8 @@ def jplay(jack, wav, tag="jplay", *args):
 
 
 def free_port(kind=socket.SOCK_DGRAM):
+    """A port that was free a moment ago: someone else may take it before
+    we use it (oscdump checks and retries)."""
     s = socket.socket(socket.AF_INET, kind)
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -224,24 +226,63 @@ def free_port(kind=socket.SOCK_DGRAM):
     return port
 
 
-def port_bound(port, kind):
-    s = socket.socket(socket.AF_INET, kind)
+def dead_port():
+    """A TCP port nobody listens on, for as long as the returned socket is
+    open: bound but not listening, so connections are refused and no other
+    process can take the port meanwhile."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
+
+
+def socket_inodes(pid):
+    """Inodes of the sockets process pid has open."""
+    inodes = set()
     try:
-        s.bind(("127.0.0.1", port))
-        return False
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
     except OSError:
-        return True
-    finally:
-        s.close()
+        pass
+    return inodes
 
 
-def oscdump(port, tcp=False):
-    url = f"osc.tcp://:{port}" if tcp else str(port)
-    p = spawn(["oscdump", "-L", url], f"oscdump-{port}", dict(os.environ))
-    kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
-    if not wait_until(lambda: p.poll() is not None or port_bound(port, kind), 15):
-        raise RuntimeError("oscdump did not start")
-    return p
+def holds_port(pid, port, tcp):
+    """Does process pid have a socket bound to local port `port` (TCP
+    listening, or UDP), on any address? Read from /proc/net, so that a port
+    someone else took between free_port() and the bind does not count."""
+    mine = socket_inodes(pid)
+    for table in (["tcp", "tcp6"] if tcp else ["udp", "udp6"]):
+        try:
+            lines = open(f"/proc/net/{table}").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if (int(f[1].rsplit(":", 1)[1], 16) == port and f[9] in mine
+                    and (not tcp or f[3] == "0A")):  # 0A: LISTEN
+                return True
+    return False
+
+
+def oscdump(tcp=False):
+    """oscdump on a free port: (process, port). A port can be taken by
+    another process between choosing it and oscdump's bind (tests run in
+    parallel); oscdump then exits at once, and we try another port. A
+    receiver that never starts is an error, not an empty result."""
+    err = ""
+    for attempt in range(10):
+        port = free_port(socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
+        url = f"osc.tcp://:{port}" if tcp else str(port)
+        p = spawn(["oscdump", "-L", url], f"oscdump-{port}", dict(os.environ))
+        wait_until(lambda: p.poll() is not None or holds_port(p.pid, port, tcp), 15)
+        if p.poll() is None and holds_port(p.pid, port, tcp):
+            return p, port
+        finish(p)
+        err = text(p, "err").strip()
+        info(f"oscdump could not bind port {port} ({err}); trying another")
+    raise RuntimeError(f"oscdump did not start in 10 attempts: {err}")
 
 
 def osc_messages(out):
@@ -453,8 +494,7 @@ def check_osc_midi():
     jack = Jack("oscmidi", 256)
     wav = make_file("mono.wav", 4.2, 1, seed=7)
     ref = analyze(wav)
-    port = free_port()
-    osc = oscdump(port)
+    osc, port = oscdump()
     mon = spawn(["stdbuf", "-oL", "jack_midi_dump"], "midi_dump", jack.env)
     check(wait_until(lambda: "midi-monitor:input" in jack.ports(), 30), "jack_midi_dump is up")
     v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect",
@@ -509,8 +549,7 @@ def check_options():
     wav = make_file("stereo-opts.wav", 3.7, 2, seed=11)
     ref = [fields(r) for r in analyze(wav)]
     n = len(ref)
-    port = free_port(socket.SOCK_STREAM)
-    osc = oscdump(port, tcp=True)
+    osc, port = oscdump(tcp=True)
     pl = jplay(jack, wav, "jplay", "-m")
     v = listen(jack, "listen", "--name", "mer", "--wait", "--stdout=json", "--count", str(n),
                "--connect", "jplay", "--midi-connect", "jplay", "--osc-tcp", "--osc-port", str(port),
@@ -564,7 +603,7 @@ def check_options():
 
     # An OSC receiver that is not there (TCP, nobody listening): said once,
     # counted in the summary line, and the analysis carries on.
-    dead = free_port(socket.SOCK_STREAM)
+    dead_sock, dead = dead_port()
     pl = jplay(jack, wav, "jplay-dead", "-n", "jdead")
     v = listen(jack, "listen-dead", "--name", "dead", "--wait", "--count", "2", "--no-midi",
                "--connect", "jdead", "--osc-tcp", "--osc-port", str(dead))
@@ -576,6 +615,7 @@ def check_options():
     err = text(v, "err")
     check(rc == 0 and err.count("cannot send to") == 1 and "2 results not sent over OSC" in err,
           f"dead OSC receiver: one warning, counted in the summary (rc {rc})")
+    dead_sock.close()
 
 
 def check_alloc():
@@ -583,8 +623,7 @@ def check_alloc():
     jack = Jack("alloc", 64)
     wav = make_file("stereo-alloc.wav", 3.7, 2, seed=3)
     ref = analyze(wav)
-    port = free_port()
-    osc = oscdump(port)
+    osc, port = oscdump()
     env = dict(jack.env, LD_PRELOAD=ALLOC_SO, ALLOC_COUNT_OUT=out)
     pl = jplay(jack, wav, "jplay", "-m")
     v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect", "jplay",
