@@ -1,4 +1,5 @@
 #include "ttrain.h"
+#include "teval.h"
 #include "tfile.h"
 #include "tpool.h"
 
@@ -69,74 +70,6 @@ void ttrain_defaults(ttrain_opts *o)
     o->reg = (tnet_reg){0.75, 0.75, 0.1, 0.001, 0.1, 0.001};
 }
 
-/* ---- statistics ---- */
-
-/* Running sums for RMSE and Pearson r; adding songs one after another gives
- * the same numbers as one pass over their concatenation. */
-typedef struct {
-    double sp, st, spp, stt, spt, se, cnt;
-} pairsum;
-
-static void pair_add(pairsum *s, const float *p, const float *t, const unsigned char *lab, int n,
-                     int step)
-{
-    for (int i = 0; i < n; i++) {
-        if (lab && !lab[i])
-            continue;
-        double a = p[(size_t)i * step], b = t[(size_t)i * step];
-        s->sp += a;
-        s->st += b;
-        s->spp += a * a;
-        s->stt += b * b;
-        s->spt += a * b;
-        s->se += (a - b) * (a - b);
-        s->cnt++;
-    }
-}
-
-static void pair_result(const pairsum *s, double *rmse, double *r)
-{
-    double cnt = s->cnt;
-    *rmse = cnt > 0 ? sqrt(s->se / cnt) : NAN;
-    double vp = s->spp - s->sp * s->sp / cnt, vt = s->stt - s->st * s->st / cnt;
-    /* no variance: below the rounding error of the sums (relative to the
-     * sum of squares, which grows with the number of frames), not a fixed
-     * threshold that a long constant series would exceed by rounding */
-    int var = cnt > 1 && vp > 1e-12 + 1e-9 * s->spp && vt > 1e-12 + 1e-9 * s->stt;
-    *r = var ? (s->spt - s->sp * s->st / cnt) / sqrt(vp * vt) : NAN;
-}
-
-void tstat_pair(const float *p, const float *t, const unsigned char *lab, int n, int step,
-                double *rmse, double *r)
-{
-    pairsum s = {0};
-    pair_add(&s, p, t, lab, n, step);
-    pair_result(&s, rmse, r);
-}
-
-/* Mean and standard deviation of per-song figures, NaNs (songs without a
- * defined r) left out. */
-typedef struct {
-    double s, s2;
-    int c;
-} meansd;
-
-static void msd_add(meansd *a, double v)
-{
-    if (isnan(v))
-        return;
-    a->s += v;
-    a->s2 += v * v;
-    a->c++;
-}
-
-static void msd_result(const meansd *a, double *mean, double *sd)
-{
-    double m = a->c ? a->s / a->c : NAN;
-    *mean = m;
-    *sd = a->c ? sqrt(fmax(0, a->s2 / a->c - m * m)) : NAN;
-}
-
 /* ---- filling sequences ---- */
 
 static void fill_rows(const tnet *n, tseq *s, const tsong *g, int start, int L, int hist)
@@ -176,106 +109,6 @@ void ttrain_predict(const tnet *n, tseq *s, const tsong *g, int seq_len, float *
         fill_rows(n, s, g, start, L, 1);
         tnet_eval_seq(n, s, pred + (size_t)start * 2, h);
         memcpy(s->h0, h, sizeof(double) * 2 * (size_t)H);
-    }
-}
-
-/* ---- evaluation ---- */
-
-typedef struct {
-    const tnet *n;
-    const tset *set;
-    int seq_len, nth;
-    tseq **seqs;
-    float **pred;
-} eval_ctx;
-
-static void job_eval(void *ctx, int j)
-{
-    eval_ctx *e = ctx;
-    for (int i = j; i < e->set->n; i += e->nth)
-        ttrain_predict(e->n, e->seqs[j], &e->set->songs[i], e->seq_len, e->pred[i]);
-}
-
-int ttrain_eval(const tnet *n, const tset *set, int seq_len, int threads, tmetrics *m)
-{
-    memset(m, 0, sizeof *m);
-    int nth = threads < 1 ? 1 : threads;
-    if (nth > set->n)
-        nth = set->n > 0 ? set->n : 1;
-    int maxT = 1;
-    for (int i = 0; i < set->n; i++)
-        if (set->songs[i].T > maxT)
-            maxT = set->songs[i].T;
-    int cap = n->d.kind == 0 ? (seq_len > 0 ? seq_len : maxT) : 64;
-    eval_ctx e = {n,
-                  set,
-                  seq_len,
-                  nth,
-                  calloc((size_t)nth, sizeof(tseq *)),
-                  calloc((size_t)set->n + 1, sizeof(float *))};
-    int err = !e.seqs || !e.pred;
-    for (int j = 0; !err && j < nth; j++)
-        err = !(e.seqs[j] = tseq_create(n, cap));
-    for (int i = 0; !err && i < set->n; i++)
-        err = !(e.pred[i] = malloc(sizeof(float) * 2 * (size_t)(set->songs[i].T + 1)));
-    tpool *pool = err ? NULL : tpool_create(nth);
-    if (pool) {
-        tpool_run(pool, nth, job_eval, &e);
-        pairsum all[2] = {{0}};
-        meansd song_rmse[2] = {{0}}, song_r[2] = {{0}};
-        for (int i = 0; i < set->n; i++) {
-            const tsong *g = &set->songs[i];
-            for (int t = 0; t < g->T; t++)
-                m->frames += g->lab[t];
-            for (int p = 0; p < 2; p++) {
-                pairsum one = {0};
-                double rm, r;
-                pair_add(&one, e.pred[i] + p, g->tgt + p, g->lab, g->T, 2);
-                pair_add(&all[p], e.pred[i] + p, g->tgt + p, g->lab, g->T, 2);
-                pair_result(&one, &rm, &r);
-                msd_add(&song_rmse[p], rm);
-                msd_add(&song_r[p], r);
-                m->song_r_skipped[p] += isnan(r);
-            }
-        }
-        for (int p = 0; p < 2; p++) {
-            pair_result(&all[p], &m->rmse[p], &m->r[p]);
-            msd_result(&song_rmse[p], &m->song_rmse[p], &m->song_rmse_sd[p]);
-            msd_result(&song_r[p], &m->song_r[p], &m->song_r_sd[p]);
-        }
-        m->songs = set->n;
-    } else
-        err = 1;
-    tpool_destroy(pool);
-    for (int j = 0; e.seqs && j < nth; j++)
-        tseq_destroy(e.seqs[j]);
-    for (int i = 0; e.pred && i < set->n; i++)
-        free(e.pred[i]);
-    free(e.seqs);
-    free(e.pred);
-    return err ? -1 : 0;
-}
-
-void tmetrics_print(FILE *f, const char *title, const tmetrics *m)
-{
-    fprintf(f, "%s: %d songs, %ld annotated frames\n", title, m->songs, m->frames);
-    fprintf(f, "            all frames        per song (mean +- std)\n");
-    fprintf(f, "            RMSE     r        RMSE             r\n");
-    const char *nm[2] = {"arousal", "valence"};
-    for (int p = 0; p < 2; p++) {
-        /* r is not defined without variance: n/a rather than nan, and the
-         * songs left out of the per-song mean are counted */
-        char r[32] = "    n/a", sr[48] = "    n/a", skip[96] = "";
-        int k = m->song_r_skipped[p];
-        if (!isnan(m->r[p]))
-            snprintf(r, sizeof r, "%7.4f", m->r[p]);
-        if (!isnan(m->song_r[p]))
-            snprintf(sr, sizeof sr, "%7.4f +- %.4f", m->song_r[p], m->song_r_sd[p]);
-        if (k)
-            snprintf(skip, sizeof skip, "  (%d song%s without variance skipped)", k,
-                     k == 1 ? "" : "s");
-        fprintf(f, "  %-8s  %.4f  %s   %.4f +- %.4f  %s%s\n", nm[p], m->rmse[p], r, m->song_rmse[p],
-                m->song_rmse_sd[p], sr, skip);
     }
 }
 
@@ -645,7 +478,7 @@ int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const m
                             : epoch_streaming(&r, lanes, order, eseed);
         double t_train = now_s() - t0;
         tmetrics vm;
-        if (ttrain_eval(net, vset, L, o->threads, &vm)) {
+        if (teval_run(net, vset, L, o->threads, &vm)) {
             snprintf(msg, msglen, "out of memory in validation");
             goto done;
         }
