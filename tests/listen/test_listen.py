@@ -1,11 +1,17 @@
 """End-to-end tests of `valar listen` against a real JACK server.
 
-Usage: test_listen.py CHECK VALAR JPLAY ALLOC_SO WORK_DIR
+Usage: test_listen.py CHECK VALAR JPLAY JCTL ALLOC_SO WORK_DIR
 
 Every check (except cli) starts its own `jackd --no-realtime -d dummy` on a
 private server name (JACK_DEFAULT_SERVER for the clients, JACK_NO_START_SERVER
 so nothing autostarts a server), and stops everything it started, clients
-first, even when a check fails. The server runs in sync mode (-S): it waits
+first, even when a check fails. Every JACK client it starts has a name no
+other test uses at the same time (cn(): the check and our pid): while a
+client opens, libjack binds a socket named after the client alone
+(/dev/shm/jack_<client>_<uid>_0), so two "jplay"s opening at once on two
+private servers took each other's socket, and both tests failed. jack_lsp,
+jack_connect and jack_bufsize have fixed names: tests/common/jctl.c does
+their jobs under a name of its own. The server runs in sync mode (-S): it waits
 for every client each cycle, so on a loaded machine audio runs slower than
 real time instead of a client missing a cycle.
 
@@ -26,7 +32,7 @@ Checks:
               stereo file through JACK at that buffer size == analyze --streaming
   rate-8000, rate-192000
               the same with the server (and the file) at that sample rate
-  bufsize     buffer size changed twice (jack_bufsize) while playing: still equal
+  bufsize     buffer size changed twice (jctl bufsize) while playing: still equal
   osc-midi    oscdump (UDP) gets /valar/arousal, /valar/valence, /valar/frame for
               every 500 ms of audio (frame times 0, 0.5, ...); jack_midi_dump gets
               CC 20/21 whose values are round((x+1)/2*127) of the OSC values;
@@ -57,7 +63,7 @@ import wave
 
 import numpy as np
 
-CHECK, VALAR, JPLAY, ALLOC_SO, WORK = sys.argv[1:6]
+CHECK, VALAR, JPLAY, JCTL, ALLOC_SO, WORK = sys.argv[1:7]
 WORK = os.path.join(WORK, CHECK)
 RATE = 48000
 SEG = RATE // 2
@@ -78,6 +84,11 @@ def info(what):
 
 
 # --- processes ---------------------------------------------------------------
+
+def cn(base):
+    """A JACK client name unique on this machine while this test runs."""
+    return f"{base}.{CHECK}.{os.getpid()}"
+
 
 def base_env(server):
     env = dict(os.environ)
@@ -165,7 +176,7 @@ class Jack:
             raise RuntimeError(f"jackd {self.name} did not start: {err}")
 
     def ports(self):
-        r = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True, timeout=20)
+        r = subprocess.run([JCTL, "lsp"], env=self.env, capture_output=True, text=True, timeout=20)
         return r.stdout.split("\n") if r.returncode == 0 else []
 
     def stop(self, sig=signal.SIGTERM):
@@ -199,7 +210,8 @@ class Jack:
 
 
 def listen(jack, tag, *args, env=None):
-    p = spawn([VALAR, "listen", *args], tag, env or jack.env)
+    name = [] if "--name" in args else ["--name", cn("valar")]
+    p = spawn([VALAR, "listen", *name, *args], tag, env or jack.env)
     return p
 
 
@@ -210,7 +222,8 @@ def wait_ready(p, timeout=60):
 
 
 def jplay(jack, wav, tag="jplay", *args):
-    p = spawn([JPLAY, *args, wav], tag, jack.env)
+    name = [] if "-n" in args else ["-n", cn("jplay")]
+    p = spawn([JPLAY, *name, *args, wav], tag, jack.env)
     if not wait_until(lambda: p.poll() is not None or "ready" in text(p), 30):
         raise RuntimeError("jplay did not start: " + text(p, "err"))
     return p
@@ -381,7 +394,7 @@ def run_equal(period, stdout_fmt="csv", extra=()):
     wav = make_file(f"stereo-{period}.wav", 3.7, 2, seed=period)
     ref = analyze(wav)
     v = listen(jack, "listen", "--wait", f"--stdout={stdout_fmt}", "--count", str(len(ref)),
-               "--connect", "jplay", "--no-osc", "--stats", *extra)
+               "--connect", cn("jplay"), "--no-osc", "--stats", *extra)
     check(wait_ready(v), f"valar listen is up at {period} frames ({text(v, 'err').strip()[-300:]})")
     pl = jplay(jack, wav)
     try:
@@ -409,7 +422,8 @@ def check_closed_stdout(jack):
     """`valar listen --stdout | head -3`: a closed pipe ends it quietly, exit 0."""
     wav = os.path.join(WORK, "stereo-256.wav")
     pl = jplay(jack, wav, "jplay-pipe", "-l", "10")
-    v = subprocess.Popen([VALAR, "listen", "--stdout", "--connect", "jplay", "--no-osc"],
+    v = subprocess.Popen([VALAR, "listen", "--name", cn("valar-pipe"), "--stdout", "--connect",
+                          cn("jplay"), "--no-osc"],
                          stdout=subprocess.PIPE, stderr=open(os.path.join(WORK, "pipe.err"), "w"),
                          env=jack.env, text=True)
     procs.append(v)
@@ -495,10 +509,11 @@ def check_osc_midi():
     wav = make_file("mono.wav", 4.2, 1, seed=7)
     ref = analyze(wav)
     osc, port = oscdump()
-    mon = spawn(["stdbuf", "-oL", "jack_midi_dump"], "midi_dump", jack.env)
-    check(wait_until(lambda: "midi-monitor:input" in jack.ports(), 30), "jack_midi_dump is up")
+    mon = spawn(["stdbuf", "-oL", "jack_midi_dump", cn("midi-monitor")], "midi_dump", jack.env)
+    check(wait_until(lambda: cn("midi-monitor") + ":input" in jack.ports(), 30),
+          "jack_midi_dump is up")
     v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect",
-               "jplay:out_1", "--midi-connect", "midi-monitor", "--osc-url",
+               cn("jplay") + ":out_1", "--midi-connect", cn("midi-monitor"), "--osc-url",
                f"osc.udp://127.0.0.1:{port}")
     check(wait_ready(v), "valar listen is up")
     pl = jplay(jack, wav)
@@ -551,14 +566,14 @@ def check_options():
     n = len(ref)
     osc, port = oscdump(tcp=True)
     pl = jplay(jack, wav, "jplay", "-m")
-    v = listen(jack, "listen", "--name", "mer", "--wait", "--stdout=json", "--count", str(n),
-               "--connect", "jplay", "--midi-connect", "jplay", "--osc-tcp", "--osc-port", str(port),
-               "--osc-prefix", "/mood", "--osc-range", "01", "--midi-channel", "5",
+    v = listen(jack, "listen", "--name", cn("mer"), "--wait", "--stdout=json", "--count", str(n),
+               "--connect", cn("jplay"), "--midi-connect", cn("jplay"), "--osc-tcp",
+               "--osc-port", str(port), "--osc-prefix", "/mood", "--osc-range", "01", "--midi-channel", "5",
                "--cc-arousal", "3", "--cc-valence", "9", "--midi-14bit")
     check(wait_ready(v), "valar listen --name mer is up")
     ports = jack.ports()
-    check(all(p in ports for p in ["mer:in_1", "mer:in_2", "mer:midi_out"]),
-          "client 'mer' has in_1, in_2, midi_out")
+    check(all(cn("mer") + p in ports for p in [":in_1", ":in_2", ":midi_out"]),
+          f"client '{cn('mer')}' has in_1, in_2, midi_out")
     try:
         rc = v.wait(90)
     except subprocess.TimeoutExpired:
@@ -604,9 +619,9 @@ def check_options():
     # An OSC receiver that is not there (TCP, nobody listening): said once,
     # counted in the summary line, and the analysis carries on.
     dead_sock, dead = dead_port()
-    pl = jplay(jack, wav, "jplay-dead", "-n", "jdead")
-    v = listen(jack, "listen-dead", "--name", "dead", "--wait", "--count", "2", "--no-midi",
-               "--connect", "jdead", "--osc-tcp", "--osc-port", str(dead))
+    pl = jplay(jack, wav, "jplay-dead", "-n", cn("jdead"))
+    v = listen(jack, "listen-dead", "--name", cn("dead"), "--wait", "--count", "2", "--no-midi",
+               "--connect", cn("jdead"), "--osc-tcp", "--osc-port", str(dead))
     try:
         rc = v.wait(90)
     except subprocess.TimeoutExpired:
@@ -626,8 +641,9 @@ def check_alloc():
     osc, port = oscdump()
     env = dict(jack.env, LD_PRELOAD=ALLOC_SO, ALLOC_COUNT_OUT=out)
     pl = jplay(jack, wav, "jplay", "-m")
-    v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect", "jplay",
-               "--midi-connect", "jplay", "--osc-url", f"osc.udp://127.0.0.1:{port}", env=env)
+    v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect",
+               cn("jplay"), "--midi-connect", cn("jplay"), "--osc-url",
+               f"osc.udp://127.0.0.1:{port}", env=env)
     check(wait_ready(v), "valar listen is up with the allocation counter preloaded")
     try:
         rc = v.wait(90)
@@ -656,7 +672,7 @@ def check_alloc():
     v = listen(jack, "listen-pa", "--backend", "portaudio", "--device", "system", "--wait",
                "--stdout", "--count", str(len(ref)), "--no-osc", env=env)
     check(wait_ready(v), "PortAudio backend is up with the counter")
-    connect_portaudio(jack, before, "jplay")
+    connect_portaudio(jack, before, cn("jplay"))
     try:
         rc = v.wait(90)
     except subprocess.TimeoutExpired:
@@ -683,7 +699,7 @@ def connect_portaudio(jack, before, player):
     wait_until(lambda: len([p for p in jack.ports() if p and p not in before]) >= 2, 30)
     new = sorted(p for p in jack.ports() if p and p not in before)
     for i, p in enumerate(new[:2]):
-        subprocess.run(["jack_connect", f"{player}:out_{i + 1}", p], env=jack.env, timeout=20)
+        subprocess.run([JCTL, "connect", f"{player}:out_{i + 1}", p], env=jack.env, timeout=20)
     return new
 
 
@@ -704,7 +720,7 @@ def check_portaudio():
                "--stdout", "--count", str(len(ref)), "--no-osc")
     check(wait_ready(v), "--backend portaudio --device system is up: "
                          + text(v, "err").strip().splitlines()[-1])
-    new = connect_portaudio(jack, before, "jplay")
+    new = connect_portaudio(jack, before, cn("jplay"))
     check(len(new) >= 2, f"PortAudio's JACK ports appeared: {new}")
     try:
         rc = v.wait(90)
@@ -727,7 +743,7 @@ def check_bufsize():
     jack = Jack("bufsize", 256)
     wav = make_file("stereo-bs.wav", 6.2, 2, seed=9)
     ref = analyze(wav)
-    v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect", "jplay",
+    v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect", cn("jplay"),
                "--no-osc")
     check(wait_ready(v), "valar listen is up at 256 frames")
     pl = jplay(jack, wav)
@@ -735,14 +751,14 @@ def check_bufsize():
     rcs = []
     for size in (1024, 64):
         time.sleep(1.2)
-        rcs.append(subprocess.run(["jack_bufsize", str(size)], env=jack.env, capture_output=True,
+        rcs.append(subprocess.run([JCTL, "bufsize", str(size)], env=jack.env, capture_output=True,
                                   timeout=30).returncode)
     try:
         rc = v.wait(90)
     except subprocess.TimeoutExpired:
         rc = None
     err = text(v, "err")
-    check(rcs == [0, 0], "jack_bufsize 1024, then 64")
+    check(rcs == [0, 0], "buffer size set to 1024, then 64")
     check("buffer size now 1024 frames" in err and "buffer size now 64 frames" in err,
           "valar listen follows both buffer-size changes")
     check(rc == 0 and csv_rows(text(v)) == ref,
@@ -755,7 +771,7 @@ def check_shutdown():
     for sig, how in [(signal.SIGKILL, "killed (SIGKILL)"), (signal.SIGTERM, "stopped (SIGTERM)")]:
         jack = Jack(f"sd{int(sig)}", 256)
         pl = jplay(jack, wav, f"jplay-{int(sig)}", "-l", "30")
-        v = listen(jack, f"listen-{int(sig)}", "--stdout", "--connect", "jplay", "--no-osc")
+        v = listen(jack, f"listen-{int(sig)}", "--stdout", "--connect", cn("jplay"), "--no-osc")
         check(wait_ready(v), "valar listen is up")
         ok = wait_until(lambda: len(text(v).splitlines()) >= 3 or v.poll() is not None, 60)
         check(ok and v.poll() is None, "results are flowing")
@@ -778,7 +794,7 @@ def check_reconnect():
     wav = make_file("stereo-rc.wav", 3.7, 2, seed=17)
     ref = analyze(wav)
     n = len(ref)
-    v = listen(jack, "listen", "--reconnect", "--wait", "--stdout", "--connect", "jplay", "--no-osc")
+    v = listen(jack, "listen", "--reconnect", "--wait", "--stdout", "--connect", cn("jplay"), "--no-osc")
     ok = wait_until(lambda: "waiting for a JACK server" in text(v, "err") or v.poll() is not None, 60)
     check(ok and v.poll() is None, "no server yet: --reconnect waits")
 
@@ -824,7 +840,7 @@ def bench():
     for period in (64, 256, 1024):
         jack = Jack(f"bench{period}", period)
         pl = jplay(jack, wav, f"jplay{period}", "-l", "3")
-        v = listen(jack, f"listen{period}", "--stats", "--count", "20", "--connect", "jplay",
+        v = listen(jack, f"listen{period}", "--stats", "--count", "20", "--connect", cn("jplay"),
                    "--osc-url", f"osc.udp://127.0.0.1:{free_port()}", "--stdout")
         wait_ready(v)
         try:
