@@ -55,6 +55,10 @@ static void usage(FILE *f)
         "  --patience N        early stop after N epochs without improvement (0: off; default 10)\n"
         "  --time-limit S      stop after S seconds of training (default: none)\n"
         "  --lr X              Adam learning rate (default 0.001)\n"
+        "  --lr-cosine         decay the rate to lr/100 along a cosine over --epochs\n"
+        "  --aug-gain DB       augmentation: random gain in +-DB per sequence (default 0)\n"
+        "  --aug-tilt DB       augmentation: random spectral tilt, +-DB/2 at the band edges\n"
+        "  --crop              augmentation: offline windows moved by up to +-seq-len/2\n"
         "  --dropout X         dropout on conv and GRU input (default 0.75)\n"
         "  --dropout-conv X, --dropout-gru X\n"
         "  --l1 X, --l2 X      ElasticNet on conv weights (default 0.1, 0.001)\n"
@@ -172,6 +176,10 @@ static int parse(int argc, char **argv, opts *o)
         {"patience", T_INT, &t->patience, NULL, 0, 1e6},
         {"time-limit", T_NUM, &t->time_limit, NULL, 0, 1e9},
         {"lr", T_NUM, &t->lr, NULL, 1e-9, 10},
+        {"lr-cosine", T_FLAG, &t->lr_cosine, NULL, 0, 0},
+        {"aug-gain", T_NUM, &t->aug_gain_db, NULL, 0, 40},
+        {"aug-tilt", T_NUM, &t->aug_tilt_db, NULL, 0, 40},
+        {"crop", T_FLAG, &t->crop, NULL, 0, 0},
         {"dropout", T_NUM2, &t->reg.drop_conv, &t->reg.drop_gru, 0, 0.99},
         {"dropout-conv", T_NUM, &t->reg.drop_conv, NULL, 0, 0.99},
         {"dropout-gru", T_NUM, &t->reg.drop_gru, NULL, 0, 0.99},

@@ -44,7 +44,12 @@ typedef struct {
     int seq_len, batch, epochs, patience, threads;
     uint64_t seed;
     double lr;
+    int lr_cosine; /* cosine decay from lr to lr / 100 over epochs */
     tnet_reg reg;
+    /* augmentation of each training sequence (offline) or song (streaming) */
+    double aug_gain_db; /* random gain, uniform in +-aug_gain_db */
+    double aug_tilt_db; /* random spectral tilt, +-aug_tilt_db/2 at the band edges */
+    int crop;           /* offline: windows moved by up to +-seq_len/2 */
     double time_limit; /* seconds, 0 = none */
     const char *out;   /* best-on-validation weights */
     const char *last;  /* last-epoch weights (NULL: none) */
