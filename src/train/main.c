@@ -40,7 +40,8 @@ static void usage(FILE *f)
         "  --split FILE        train/val/test song ids (default: all songs train)\n"
         "  --cache FILE        feature cache (default DIR/valar-features.cache)\n"
         "  --no-cache          do not read or write the cache\n"
-        "  --n-mels N          mel bands (default 64; other features: melspec defaults)\n"
+        "  --n-mels N          mel bands (default 64)\n"
+        "  --n-fft N           FFT size (default 1024; other features: melspec defaults)\n"
         "train:\n"
         "  --kind offline|streaming   (default offline)\n"
         "  --joint             one joint branch for both outputs (CRNN_NB)\n"
@@ -88,7 +89,7 @@ static void usage(FILE *f)
 typedef struct {
     const char *data, *audio, *aro, *val, *labels, *split, *cache, *model, *set, *out, *last,
         *state, *format, *q4, *quadrants, *metadata, *norms;
-    int no_cache, quiet, n_mels, no_baselines;
+    int no_cache, quiet, n_mels, n_fft, no_baselines;
     double warmup;
     ttrain_opts t;
 } opts;
@@ -164,6 +165,7 @@ static int parse(int argc, char **argv, opts *o)
         {"cache", T_STR, &o->cache, NULL, 0, 0},
         {"no-cache", T_FLAG, &o->no_cache, NULL, 0, 0},
         {"n-mels", T_INT, &o->n_mels, NULL, 1, 512},
+        {"n-fft", T_INT, &o->n_fft, NULL, 2, 65536},
         {"kind", T_KIND, &t->kind, NULL, 0, 0},
         {"joint", T_FLAG, &t->joint, NULL, 0, 0},
         {"out", T_STR, &o->out, NULL, 0, 0},
@@ -534,6 +536,8 @@ static int cmd_train(opts *o, int argc, char **argv)
     melspec_config fc;
     melspec_config_default(&fc);
     fc.n_mels = o->n_mels;
+    if (o->n_fft)
+        fc.n_fft = o->n_fft;
     if (melspec_config_check(&fc, msg, sizeof msg)) {
         fprintf(stderr, "valar-train: feature config: %s\n", msg);
         return 1;

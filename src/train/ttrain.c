@@ -609,6 +609,12 @@ int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const m
     if (trun_start(&r, msg, msglen))
         goto done;
     const tset *vset = val && val->n > 0 ? val : train;
+    if (r.pr.epoch == 0 && o->log && o->epochs > 0) { /* the starting point, for comparison */
+        tmetrics vm;
+        if (teval_run(r.net, vset, o->seq_len, o->threads, &vm) == 0)
+            fprintf(o->log, "epoch   0  (initial weights)  %s rmse A %.4f V %.4f\n",
+                    vset == train ? "train-eval" : "val", vm.rmse[0], vm.rmse[1]);
+    }
     r.t_start = now_s();
     for (int ep = r.pr.epoch + 1, stop = 0; ep <= o->epochs && !stop; ep++) {
         double t0 = now_s();
