@@ -116,12 +116,14 @@ static int read_lines(resume *r, FILE *f, int summary, const char *path, char *m
             break;
         }
         r->lines++;
+        whole += len;
+        if (len == 1)
+            continue; /* a blank line */
         err = take_line(r, line, summary, inner, sizeof inner);
         if (err == -1)
             snprintf(msg, msglen, "--resume %s: line %zu: %s", path, r->lines, inner);
         else if (err)
             snprintf(msg, msglen, "--resume %s: out of memory", path);
-        whole += len;
     }
     free(line);
     if (!err && ferror(f)) {

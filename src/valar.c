@@ -484,7 +484,7 @@ typedef struct {
     report *rp;
     progress *pg;
     const char *out_name;
-    analysis *keep; /* every file's results, for --deam; NULL otherwise */
+    analysis *keep; /* every file's results if needs_all_results, else NULL */
     size_t ok, failed;
     int told_stop;
 } run_state;
@@ -536,14 +536,23 @@ static void on_tick(void *user)
     progress_tick(st->pg);
 }
 
-/* --deam from the files kept in input order (failed ones left out). */
-static int deam_out(const char *dir, analysis *a, size_t n)
+/* Outputs written at the end from every file's results (--deam), which
+ * are then kept in memory. */
+static int needs_all_results(const analyze_opts *o)
+{
+    return o->deam != NULL;
+}
+
+/* Those outputs, from the files kept in input order (failed ones left out). */
+static int write_from_all(const analyze_opts *o, analysis *a, size_t n)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (a[i].path)
             a[k++] = a[i];
-    return write_deam(dir, a, (int)k, 0) || write_deam(dir, a, (int)k, 1) ? -1 : 0;
+    if (o->deam && (write_deam(o->deam, a, (int)k, 0) || write_deam(o->deam, a, (int)k, 1)))
+        return -1;
+    return 0;
 }
 
 /* The output stream: stdout, an atomic -o, the --resume file appended to,
@@ -595,8 +604,8 @@ static int run_files(const analyze_opts *o, const weights *w, const char *model,
     run_state st = {.o = o, .todo = todo};
     st.out_name = o->resume ? o->resume : o->output ? o->output : "standard output";
     const char **paths = malloc((n ? n : 1) * sizeof *paths);
-    st.keep = o->deam ? calloc(n ? n : 1, sizeof *st.keep) : NULL;
-    if (!paths || (o->deam && !st.keep)) {
+    st.keep = needs_all_results(o) ? calloc(n ? n : 1, sizeof *st.keep) : NULL;
+    if (!paths || (needs_all_results(o) && !st.keep)) {
         fprintf(stderr, "valar: out of memory\n");
         free(paths);
         free(st.keep);
@@ -615,7 +624,7 @@ static int run_files(const analyze_opts *o, const weights *w, const char *model,
         fprintf(stderr, "valar: %s: cannot write: %s\n", st.out_name, strerror(errno));
         res = -1;
     }
-    if (keep_out && o->deam && deam_out(o->deam, st.keep, n))
+    if (keep_out && st.keep && write_from_all(o, st.keep, n))
         res = -1;
     if (st.failed)
         fprintf(stderr, "valar: %zu of %zu files failed\n", st.failed, n);
