@@ -486,7 +486,7 @@ typedef struct {
     const char *out_name;
     analysis *keep; /* every file's results if needs_all_results, else NULL */
     size_t ok, failed;
-    int told_stop;
+    int told_stop, out_tty;
 } run_state;
 
 static int on_file(void *user, const batch_item *it)
@@ -506,6 +506,8 @@ static int on_file(void *user, const batch_item *it)
         fprintf(stderr, "valar: note: %s: shorter than 500 ms, no result\n", e->path);
     }
     report_item ri = {e->path, e->size, e->mtime, it->duration_s, it->r, it->n};
+    if (st->out_tty)
+        progress_clear(st->pg); /* rows go to the terminal the bar is on */
     if (report_write(st->rp, &ri)) {
         progress_clear(st->pg);
         fprintf(stderr, "valar: %s: cannot write: %s\n", st->out_name, strerror(errno));
@@ -583,6 +585,7 @@ static int analyze_into(run_state *st, const weights *w, const char *model, FILE
         return -1;
     }
     st->pg = o->quiet ? NULL : progress_create(stderr, n);
+    st->out_tty = f == stdout && isatty(STDOUT_FILENO);
     catch_stop_signals(1);
     int res = batch_run(b, paths, n, !o->unordered, &stop_signal, on_file, on_tick, st);
     catch_stop_signals(0);
