@@ -489,6 +489,7 @@ typedef struct {
     int told_stop, out_tty;
 } run_state;
 
+/* Main thread (batch_run's caller): one file done; report it. */
 static int on_file(void *user, const batch_item *it)
 {
     run_state *st = user;
@@ -526,6 +527,7 @@ static int on_file(void *user, const batch_item *it)
     return 0;
 }
 
+/* Main thread, about ten times a second: the bar, and a word on a signal. */
 static void on_tick(void *user)
 {
     run_state *st = user;
