@@ -59,9 +59,11 @@ import socket
 import subprocess
 import sys
 import time
-import wave
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.environ["VALAR_SRC"], "tests", "common"))
+import testutil  # noqa: E402
 
 CHECK, VALAR, JPLAY, JCTL, ALLOC_SO, WORK = sys.argv[1:7]
 WORK = os.path.join(WORK, CHECK)
@@ -313,13 +315,7 @@ def osc_messages(out):
 # --- audio and reference results ---------------------------------------------
 
 def write_wav(path, x):
-    x = np.atleast_2d(x.T).T
-    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
-    with wave.open(path, "wb") as w:
-        w.setnchannels(x.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.tobytes())
+    testutil.write_wav(path, x, RATE)
 
 
 def music(seconds, channels, seed):
