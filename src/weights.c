@@ -289,6 +289,26 @@ static int grow(void **arr, int *cap, int need, size_t elem)
     return 0;
 }
 
+/* Make room for name (copied) at its sorted place in an array of *n structs
+ * whose first member is their name, as find_sorted searches; the other
+ * members are zeroed. The new index, or WEIGHTS_ERR_NOMEM with the array
+ * unchanged. name must not be in the array yet. */
+static int insert_sorted(void **arr, int *n, int *cap, size_t elem, const char *name)
+{
+    int i = -find_sorted(*arr, *n, elem, name) - 1;
+    char *copy = dupstr(name);
+    if (!copy || grow(arr, cap, *n + 1, elem)) {
+        free(copy);
+        return WEIGHTS_ERR_NOMEM;
+    }
+    char *at = (char *)*arr + (size_t)i * elem;
+    memmove(at + elem, at, (size_t)(*n - i) * elem);
+    memset(at, 0, elem);
+    memcpy(at, &copy, sizeof copy);
+    (*n)++;
+    return i;
+}
+
 int weights_add(weights *w, const char *name, int ndim, const int64_t *shape, const float *data)
 {
     if (!w || !name || !name[0] || strcmp(name, "__metadata__") == 0)
@@ -314,19 +334,11 @@ int weights_add(weights *w, const char *name, int ndim, const int64_t *shape, co
         memcpy(copy, data, count * sizeof(float));
 
     int i = find_tensor(w, name);
-    if (i < 0) {
-        char *nm = dupstr(name);
-        if (!nm || grow((void **)&w->t, &w->capt, w->nt + 1, sizeof(tensor))) {
-            free(nm);
-            free(copy);
-            return WEIGHTS_ERR_NOMEM;
-        }
-        i = -i - 1;
-        memmove(&w->t[i + 1], &w->t[i], (size_t)(w->nt - i) * sizeof(tensor));
-        w->nt++;
-        w->t[i].name = nm;
-    } else {
+    if (i >= 0)
         free(w->t[i].data);
+    else if ((i = insert_sorted((void **)&w->t, &w->nt, &w->capt, sizeof *w->t, name)) < 0) {
+        free(copy);
+        return i;
     }
     tensor *t = &w->t[i];
     t->ndim = ndim;
@@ -351,16 +363,10 @@ int weights_set_meta(weights *w, const char *key, const char *value)
         w->m[i].value = v;
         return WEIGHTS_OK;
     }
-    char *k = dupstr(key);
-    if (!k || grow((void **)&w->m, &w->capm, w->nm + 1, sizeof(meta_kv))) {
-        free(k);
+    if ((i = insert_sorted((void **)&w->m, &w->nm, &w->capm, sizeof *w->m, key)) < 0) {
         free(v);
-        return WEIGHTS_ERR_NOMEM;
+        return i;
     }
-    i = -i - 1;
-    memmove(&w->m[i + 1], &w->m[i], (size_t)(w->nm - i) * sizeof(meta_kv));
-    w->nm++;
-    w->m[i].key = k;
     w->m[i].value = v;
     return WEIGHTS_OK;
 }
