@@ -19,7 +19,8 @@ typedef struct {
     size_t index; /* position in the list given to batch_run */
     const char *path;
     int err;                  /* 0, or offline_analyze_file's negative code */
-    const char *msg;          /* when err: a message naming the file */
+    const char *msg;          /* a message naming the file: why it failed, or (err 0) why
+                                 only part of it was analysed (damaged audio); else "" */
     const analyzer_result *r; /* n results, valid during the callback */
     size_t n;
     double duration_s; /* audio decoded, seconds */

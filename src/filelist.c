@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +10,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "audiofile.h"
 
 /* Extensions of formats libsndfile (1.2) decodes, and of common audio it
  * does not: those are counted so that the user learns they were left out. */
@@ -168,27 +172,15 @@ static int in_list(const char *ext, const char *const *list)
     return -1;
 }
 
-/* Audio by its first bytes. An MPEG frame header: 11 sync bits, a layer,
- * a bitrate index that is not 15 and a sample rate index that is not 3. */
+/* Audio by its first bytes (what audiofile_open tells formats by). */
 static int audio_magic(const char *path)
 {
-    unsigned char b[12] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return 0;
-    size_t n = fread(b, 1, sizeof b, f);
-    fclose(f);
-    if (n < 4)
-        return 0;
-    static const char *const magic[] = {"RIFF", "RIFX", "RF64", "FORM", "fLaC",
-                                        "OggS", ".snd", "caff", "riff", NULL};
-    for (int i = 0; magic[i]; i++)
-        if (memcmp(b, magic[i], 4) == 0)
-            return 1;
-    if (memcmp(b, "ID3", 3) == 0)
-        return 1;
-    return b[0] == 0xff && (b[1] & 0xe0) == 0xe0 && (b[1] & 0x06) != 0 && (b[2] & 0xf0) != 0xf0 &&
-           (b[2] & 0x0c) != 0x0c;
+    int kind = audiofile_kind(fd);
+    close(fd);
+    return kind != AUDIOFILE_KIND_UNKNOWN;
 }
 
 /* A regular file met in a walk: listed if it is audio we can read. */

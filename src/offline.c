@@ -42,10 +42,9 @@ static int run_streaming(audiofile *af, const weights *w, float *buf, results *r
     long got;
     while ((got = audiofile_read_mono(af, buf, BLOCK)) > 0)
         analyzer_push(a, buf, (size_t)got, results_add, rs);
-    if (got == 0)
-        analyzer_finish(a, results_add, rs);
+    analyzer_finish(a, results_add, rs);
     analyzer_destroy(a);
-    return got < 0 ? (int)got : 0;
+    return 0;
 }
 
 /* Collect all segments' log-mel frames of the file (T x M, malloc'd). */
@@ -55,18 +54,16 @@ static int all_frames(audiofile *af, const melspec_config *cfg, float *buf, floa
     melspec *m;
     int err = melspec_create(cfg, audiofile_rate(af), &m);
     if (err) {
-        snprintf(msg, msglen, "%s", melspec_strerror(err));
+        snprintf(msg, msglen, "features at input rate %g Hz: %s", audiofile_rate(af),
+                 melspec_strerror(err));
         return err;
     }
     const size_t M = (size_t)cfg->n_mels;
     float *frames = NULL;
     size_t n = 0, cap = 0;
-    long got = 0;
-    int done = 0;
-    while (!done) {
-        got = audiofile_read_mono(af, buf, BLOCK);
-        if (got < 0)
-            break;
+    int done = 0, nomem = 0;
+    while (!done && !nomem) {
+        long got = audiofile_read_mono(af, buf, BLOCK);
         if (got == 0) {
             melspec_finish(m);
             done = 1;
@@ -81,8 +78,7 @@ static int all_frames(audiofile *af, const melspec_config *cfg, float *buf, floa
                 cap = cap ? cap * 2 : 256;
                 float *p = realloc(frames, cap * M * sizeof *p);
                 if (!p) {
-                    got = AUDIOFILE_ERR_NOMEM;
-                    done = 1;
+                    nomem = 1;
                     break;
                 }
                 frames = p;
@@ -92,10 +88,10 @@ static int all_frames(audiofile *af, const melspec_config *cfg, float *buf, floa
         } while (1);
     }
     melspec_destroy(m);
-    if (got < 0) {
+    if (nomem) {
         free(frames);
-        snprintf(msg, msglen, "%s", got == AUDIOFILE_ERR_NOMEM ? "out of memory" : "read error");
-        return (int)got;
+        snprintf(msg, msglen, "out of memory");
+        return AUDIOFILE_ERR_NOMEM;
     }
     *out = frames;
     *T = (int)n;
@@ -151,6 +147,13 @@ int offline_features(const char *path, const melspec_config *cfg, float **frames
     char inner[256] = "";
     float *buf = malloc(sizeof(float) * BLOCK);
     err = buf ? all_frames(af, cfg, buf, frames, T, inner, sizeof inner) : AUDIOFILE_ERR_NOMEM;
+    if (!err && audiofile_damage(af)) { /* training wants every file whole */
+        snprintf(inner, sizeof inner, "%s", audiofile_damage(af));
+        free(*frames);
+        *frames = NULL;
+        *T = 0;
+        err = AUDIOFILE_ERR_READ;
+    }
     if (err)
         snprintf(msg, msglen, "%s: %s", path, *inner ? inner : "out of memory");
     free(buf);
@@ -165,6 +168,8 @@ int offline_analyze_file(const char *path, const weights *w, analyzer_result **r
     *n = 0;
     if (duration_s)
         *duration_s = 0;
+    if (msglen)
+        msg[0] = '\0';
     audiofile *af;
     int err = audiofile_open(path, &af, msg, msglen);
     if (err)
@@ -181,13 +186,18 @@ int offline_analyze_file(const char *path, const weights *w, analyzer_result **r
         err = run_offline(af, w, buf, &rs, inner, sizeof inner);
     if (!err && rs.oom)
         err = AUDIOFILE_ERR_NOMEM;
+    /* Damaged audio: what was decoded is analysed, unless nothing was. */
+    const char *damage = err ? NULL : audiofile_damage(af);
+    if (damage && audiofile_position(af) == 0) {
+        snprintf(inner, sizeof inner, "%s", damage);
+        err = AUDIOFILE_ERR_READ;
+    }
     if (err) {
-        snprintf(msg, msglen, "%s: %s", path,
-                 *inner                       ? inner
-                 : err == AUDIOFILE_ERR_NOMEM ? "out of memory"
-                                              : "read error");
+        snprintf(msg, msglen, "%s: %s", path, *inner ? inner : "out of memory");
         free(rs.r);
     } else {
+        if (damage)
+            snprintf(msg, msglen, "%s: %s; analysed up to there", path, damage);
         *res = rs.r;
         *n = rs.n;
         if (duration_s)

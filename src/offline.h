@@ -15,13 +15,17 @@
 
 /* Log-mel features of every complete segment of an audio file (T x n_mels,
  * *frames malloc'd), the same frames the model sees. Used by valar-train and
- * tools; msg names the file on failure. */
+ * tools; msg names the file on failure. Damaged audio is an error here. */
 int offline_features(const char *path, const melspec_config *cfg, float **frames, int *T, char *msg,
                      size_t msglen);
 
 /* *res is malloc'd (free it); *n results, one per complete 500 ms segment.
  * duration_s (may be NULL): seconds of audio decoded. Safe to call from
- * several threads at once with the same weights. */
+ * several threads at once with the same weights.
+ * Damaged audio (a decoding error, a stream cut short of the length its
+ * header declares): the audio up to the damage is analysed and, on success,
+ * msg names the file and says what happened (else msg is ""); if nothing
+ * could be decoded, it is an error. On failure msg names the file. */
 int offline_analyze_file(const char *path, const weights *w, analyzer_result **res, size_t *n,
                          double *duration_s, char *msg, size_t msglen);
 

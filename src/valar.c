@@ -502,9 +502,14 @@ static int on_file(void *user, const batch_item *it)
         return 0;
     }
     st->ok++;
+    if (it->msg[0]) { /* damaged: analysed up to the damage */
+        progress_clear(st->pg);
+        fprintf(stderr, "valar: warning: %s\n", it->msg);
+    }
     if (it->n == 0 && !st->o->quiet) {
         progress_clear(st->pg);
-        fprintf(stderr, "valar: note: %s: shorter than 500 ms, no result\n", e->path);
+        fprintf(stderr, "valar: note: %s: %.2f s of audio, shorter than one 500 ms segment: no "
+                        "result\n", e->path, it->duration_s);
     }
     report_item ri = {e->path, e->size, e->mtime, it->duration_s, it->r, it->n};
     if (st->out_tty)

@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential pkg-config meson ninja-build \
-    libfftw3-dev libsndfile1-dev libsoxr-dev libcjson-dev libcsv-dev \
+    libfftw3-dev libsndfile1-dev libmpg123-dev libsoxr-dev libcjson-dev libcsv-dev \
     libjack-jackd2-dev portaudio19-dev liblo-dev lv2-dev liblilv-dev \
     jackd2 liblo-tools lilv-utils jalv sordi \
     python3 python3-numpy python3-scipy sox lame parallel >/dev/null
