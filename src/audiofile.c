@@ -139,10 +139,16 @@ static int open_mpeg(audiofile *f, int fd, const char *name, char *msg, size_t m
         return AUDIOFILE_ERR_OPEN;
     }
     f->rate = rate > 0 && rate <= 1000000 ? (int)rate : 0;
+    /* A LAME Info tag (its encoder delay is known) declares the exact
+     * length; without one libmpg123 guesses it from the file size, and a
+     * guess is no declared length. (As libsndfile: scan only when it cannot
+     * even guess.) */
+    long delay = -1;
+    mpg123_getstate(f->mh, MPG123_ENC_DELAY, &delay, NULL);
     off_t len = mpg123_length(f->mh);
     if (len <= 0 && mpg123_scan(f->mh) == MPG123_OK)
         len = mpg123_length(f->mh);
-    f->frames = len > 0 ? (long long)len : -1;
+    f->frames = len > 0 && delay >= 0 ? (long long)len : -1;
     mpg123_format(f->mh, rate, f->channels, MPG123_ENC_FLOAT_32);
     return 0;
 }
