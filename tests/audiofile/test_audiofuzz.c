@@ -10,10 +10,15 @@
  *   - succeed with results in [-1, 1], as many as the decoded duration has
  *     segments, or fail with a negative code and one line naming the file;
  *   - write nothing to stderr (no decoder chatter, e.g. libmpg123's notes).
- * A file cut anywhere after its headers gives its readable part.
- * Then `valar analyze` runs over a few of them at once: one line per failed
- * file naming it, the others analysed, status 1; a file shorter than one
- * segment is said to be so.
+ * A WAV cut after its header gives exactly the samples before the cut; any
+ * file cut after half its length gives a good part of the audio before the
+ * cut, FLAC and MP3 (whose headers declare the length) with a warning. An
+ * intact file gives all of it without a word.
+ * First, MP3s of six kinds decoded by audiofile (libmpg123 directly) must
+ * equal libsndfile's decoding sample for sample; last, `valar analyze` runs
+ * over a few damaged files at once: one line per failed or damaged file
+ * naming it, the others analysed, status 1; a file shorter than one segment
+ * is said to be so.
  *
  * usage: test_audiofuzz VALAR WORKDIR [SEED] */
 #include <errno.h>
