@@ -2,7 +2,7 @@
 host, jalv).
 
 Usage: test_plugin.py CHECK VALAR_EXE LV2HOST_EXE LV2_PATH ALLOC_COUNT_SO WORK_DIR
-                      [lv2dir=DIR] [meson=MESON] [ctlspy=CTLSPY_SO]
+                      [lv2dir=DIR] [meson=MESON] [ctlspy=CTLSPY_SO] [jctl=JCTL]
 CHECK is one of: ttl, symbols, passthrough, lv2apply, agree, ports, midi,
 model, state, install, alloc, jalv. LV2_PATH is the build-tree directory holding
 valar.lv2/.
@@ -683,13 +683,50 @@ def t_alloc():
         check(n >= 16, f"... and run() sent its MIDI events meanwhile ({n})")
 
 
+def explain_stall(pid, jlog):
+    """jalv's outputs never moved: say what the server and jalv's threads
+    were doing (this stall was seen a few times under load and not
+    explained: the server reported jalv's client as "Triggered" and not
+    finished in every period after the first ~30)."""
+    try:
+        lines = open(jlog).read().splitlines()
+    except OSError:
+        lines = []
+    late = {}
+    for ln in lines:
+        m = re.search(r"client = (\S+) was not finished, state = (\w+)", ln)
+        if m:
+            late[m.groups()] = late.get(m.groups(), 0) + 1
+    print("     jackd: " + "; ".join(f"{c} not finished ({st}) {n}x" for (c, st), n in late.items()))
+    print("     jackd log starts: " + " | ".join(lines[8:14]))
+    for task in sorted(glob.glob(f"/proc/{pid}/task/*")):
+        try:
+            print(f"     jalv thread {os.path.basename(task)} {open(task + '/comm').read().strip()}: "
+                  f"state {open(task + '/stat').read().rsplit(')', 1)[1].split()[0]}, "
+                  f"wchan {open(task + '/wchan').read().strip()}")
+        except OSError:
+            pass
+    if shutil.which("gdb"):
+        r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 12"],
+                           capture_output=True, text=True, timeout=60)
+        print("\n".join(ln for ln in r.stdout.splitlines() if ln.startswith(("#", "Thread"))))
+
+
 def t_jalv():
     """jalv (console) loads the plugin into a private dummy JACK server fed
     by jack_simple_client's sine: the ports appear, the `monitors` command
     prints the control outputs, and run() in the JACK thread makes no
     allocations. (jalv 1.6.6's -p prints nothing while it reads commands.) Waits are polls with
-    generous limits (loaded CI machines)."""
+    generous limits (loaded CI machines). Every JACK client has a name of its
+    own (see tests/common/jctl.c: two same-named clients opening at once on
+    two private servers take each other's socket; once a jalv of another
+    test run got this one's, its server zombified it after 36 periods)."""
     server = f"valar-test-{os.getpid()}"
+    jctl = EXTRA.get("jctl")
+    if not check(jctl and os.path.exists(jctl), f"jctl built ({jctl})"):
+        return
+    me = f"valar-{os.getpid()}"
+    player, monitor = f"simple-{os.getpid()}", f"midi-monitor-{os.getpid()}"
     env = dict(ENV, JACK_DEFAULT_SERVER=server, JACK_NO_START_SERVER="1",
                JACK_NO_AUDIO_RESERVATION="1")
     procs = []
@@ -709,7 +746,7 @@ def t_jalv():
         return cond()
 
     def jack_ports():
-        return subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True,
+        return subprocess.run([jctl, "lsp"], env=env, capture_output=True, text=True,
                               timeout=30).stdout
 
     try:
@@ -722,7 +759,7 @@ def t_jalv():
                 jackd = spawn(["jackd", "--no-realtime", "-n", server, "-d", "dummy",
                                "-r", "48000", "-p", "256"], stdout=lf, stderr=subprocess.STDOUT)
             up = wait_for(lambda: jackd.poll() is not None or subprocess.run(
-                ["jack_lsp"], env=env, capture_output=True, timeout=30).returncode == 0, 30)
+                [jctl, "lsp"], env=env, capture_output=True, timeout=30).returncode == 0, 30)
             up = up and jackd.poll() is None
             if not up:
                 if jackd.poll() is None:
@@ -733,15 +770,17 @@ def t_jalv():
         if not check(up, f"private dummy jackd starts ({open(jlog).read()[-300:].strip()!r})"
                      if not up else "private dummy jackd starts"):
             return
-        spawn(["jack_simple_client"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spawn(["jack_simple_client", player], stdout=subprocess.DEVNULL,
+              stderr=subprocess.DEVNULL)
         dump = os.path.join(WORK, "midi_dump.txt")
         with open(dump, "w") as df:
-            spawn(["stdbuf", "-oL", "jack_midi_dump"], stdout=df, stderr=subprocess.STDOUT)
+            spawn(["stdbuf", "-oL", "jack_midi_dump", monitor], stdout=df,
+                  stderr=subprocess.STDOUT)
         counts = os.path.join(WORK, "alloc.txt")
         if os.path.exists(counts):
             os.remove(counts)
         # stdbuf: jalv's stdout is a pipe, fully buffered until exit otherwise.
-        jalv = spawn(["stdbuf", "-oL", "jalv", "-n", "valar", "-x", STEREO], stdin=subprocess.PIPE,
+        jalv = spawn(["stdbuf", "-oL", "jalv", "-n", me, "-x", STEREO], stdin=subprocess.PIPE,
                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                      env=dict(env, LD_PRELOAD=ALLOC_SO, ALLOC_COUNT_OUT=counts))
         lines = []
@@ -753,17 +792,17 @@ def t_jalv():
         def ports_up():
             nonlocal ports
             ports = jack_ports()
-            return all(p in ports for p in ["valar:in_r", "valar:midi_out",
-                                            "jack_simple_client:output2", "midi-monitor:input"])
+            return all(p in ports for p in [f"{me}:in_r", f"{me}:midi_out",
+                                            f"{player}:output2", f"{monitor}:input"])
 
         wait_for(ports_up, 30)
-        for p in ["valar:in_l", "valar:in_r", "valar:out_l", "valar:out_r", "valar:midi_out"]:
-            check(p in ports, f"jalv registers JACK port {p}")
+        for p in ["in_l", "in_r", "out_l", "out_r", "midi_out"]:
+            check(f"{me}:{p}" in ports, f"jalv registers JACK port {me}:{p}")
         # MIDI first, so every result computed on the sine reaches the dump.
-        for src, dst in [("valar:midi_out", "midi-monitor:input"),
-                         ("jack_simple_client:output1", "valar:in_l"),
-                         ("jack_simple_client:output2", "valar:in_r")]:
-            r = subprocess.run(["jack_connect", src, dst], env=env, capture_output=True,
+        for src, dst in [(f"{me}:midi_out", f"{monitor}:input"),
+                         (f"{player}:output1", f"{me}:in_l"),
+                         (f"{player}:output2", f"{me}:in_r")]:
+            r = subprocess.run([jctl, "connect", src, dst], env=env, capture_output=True,
                                timeout=30)
             check(r.returncode == 0, f"jack_connect {src} {dst}")
 
@@ -780,6 +819,8 @@ def t_jalv():
             time.sleep(1.0)
             if len([v for v in changes("valence") if v != 0.0]) >= 2:
                 break
+        if not [v for v in changes("valence") if v != 0.0]:
+            explain_stall(jalv.pid, jlog)
         jalv.stdin.close()  # EOF: jalv quits
         try:
             jalv.wait(timeout=30)
@@ -787,7 +828,8 @@ def t_jalv():
             os.killpg(jalv.pid, signal.SIGTERM)
             jalv.wait(timeout=30)
         reader.join(timeout=10)
-        print("".join(lines[-30:]))
+        print("".join(ln for ln in lines if not re.match(r"(> )?(arousal|valence) = ", ln))[-3000:])
+        print("".join(lines[-4:]))
         check(jalv.returncode == 0, f"jalv exits cleanly on EOF (status {jalv.returncode})")
         ar, va = changes("arousal"), changes("valence")
         check(len(ar) >= 2 and len(va) >= 2 and all(-1 <= v <= 1 for v in ar + va),
