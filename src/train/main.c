@@ -66,6 +66,7 @@ static void usage(FILE *f)
         "  --act-l1 X, --act-l2 X  ElasticNet on conv activity (default 0.1, 0.001)\n"
         "  --filters N, --dense N, --gru N, --maxout-k N  (default 8, 8, 8, 4)\n"
         "  --seed N            (default 1)\n"
+        "  --trained-on TEXT   the data, for the metadata (default: the data's paths)\n"
         "eval:\n"
         "  --model FILE        the weight file\n"
         "  --set NAME          train, val, test or all (default test, or all without a split)\n"
@@ -88,7 +89,7 @@ static void usage(FILE *f)
 
 typedef struct {
     const char *data, *audio, *aro, *val, *labels, *split, *cache, *model, *set, *out, *last,
-        *state, *format, *q4, *quadrants, *metadata, *norms;
+        *state, *format, *q4, *quadrants, *metadata, *norms, *trained_on;
     int no_cache, quiet, n_mels, n_fft, no_baselines;
     double warmup;
     ttrain_opts t;
@@ -194,6 +195,7 @@ static int parse(int argc, char **argv, opts *o)
         {"gru", T_INT, &t->H, NULL, 1, 64},
         {"maxout-k", T_INT, &t->K, NULL, 1, 64},
         {"seed", T_U64, &t->seed, NULL, 0, 1e18},
+        {"trained-on", T_STR, &o->trained_on, NULL, 0, 0},
         {"threads", T_INT, &t->threads, NULL, 1, 1024},
         {"set", T_STR, &o->set, NULL, 0, 0},
         {"quiet", T_FLAG, &o->quiet, NULL, 0, 0},
@@ -556,7 +558,7 @@ static int cmd_train(opts *o, int argc, char **argv)
     }
     t->args = args;
     describe_data(o, on, sizeof on);
-    t->trained_on = on;
+    t->trained_on = o->trained_on ? o->trained_on : on;
     tset sets[2];
     static const char *const names[2] = {"train", "val"};
     if (tdata_load(&d, names, 2, &fc, sets, msg, sizeof msg)) {
