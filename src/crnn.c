@@ -619,34 +619,43 @@ static void run_branch(const crnn *net, int b, const float *ds, int T, float *go
     }
 }
 
+/* Frames per pass of the conv and dense layers offline: dense_frames reads
+ * each weight once per group of frames. */
+#define SEQ_BLOCK 8
+
 int crnn_run_sequence(crnn *net, const float *in, int T, float *out)
 {
     if (!net || !in || !out || T < 1)
         return CRNN_ERR_ARG;
     const crnn_kern *k = net->k;
-    const size_t M = net->M, stride = M + 1, nd = net->n_dense;
+    const size_t M = net->M, stride = M + 1, nd = net->n_dense, ni = net->n_in;
     const int off = net->kind == CRNN_OFFLINE ? 1 : 2; /* time offset of kernel row 0 */
-    /* xn: T rows with a zero between them (the mel padding); conv [n_in];
-     * dense [T][n_dense]; GRU outputs [T][Gp]; h [Hp]; scratch */
+    /* xn: T rows with a zero between them (the mel padding); conv
+     * [SEQ_BLOCK][n_in]; dense [T][n_dense]; GRU outputs [T][Gp]; h [Hp];
+     * scratch */
     const size_t n_xn = (size_t)T * stride + 1;
-    const size_t need = n_xn + net->n_in + (size_t)T * nd + (size_t)T * net->Gp + net->Hp +
+    const size_t need = n_xn + SEQ_BLOCK * ni + (size_t)T * nd + (size_t)T * net->Gp + net->Hp +
                         net->n_scratch;
     float *buf = calloc(need, sizeof(float));
     if (!buf)
         return WEIGHTS_ERR_NOMEM;
-    float *y = buf + n_xn, *ds = y + net->n_in, *go = ds + (size_t)T * nd;
+    float *y = buf + n_xn, *ds = y + SEQ_BLOCK * ni, *go = ds + (size_t)T * nd;
     float *h = go + (size_t)T * net->Gp, *scratch = h + net->Hp;
 
     for (int t = 0; t < T; t++)
         k->normalise(in + t * M, net->mean, net->istd, net->M, buf + 1 + t * stride);
-    for (int t = 0; t < T; t++) {
-        const float *r[3];
-        for (int i = 0; i < 3; i++) {
-            int s = t + i - off;
-            r[i] = s >= 0 && s < T ? buf + 1 + s * stride : net->zero;
+    for (int t0 = 0; t0 < T; t0 += SEQ_BLOCK) {
+        const int nf = T - t0 < SEQ_BLOCK ? T - t0 : SEQ_BLOCK;
+        for (int f = 0; f < nf; f++) {
+            const float *r[3];
+            for (int i = 0; i < 3; i++) {
+                int s = t0 + f + i - off;
+                r[i] = s >= 0 && s < T ? buf + 1 + s * stride : net->zero;
+            }
+            k->conv(net->cw, net->cb, r[0], r[1], r[2], net->C, net->M, y + f * ni);
         }
-        k->conv(net->cw, net->cb, r[0], r[1], r[2], net->C, net->M, y);
-        k->dense(net->dw, net->db, y, net->n_in, net->n_dense, ds + t * nd);
+        k->dense_frames(net->dw, net->db, y, (int)ni, nf, net->n_in, net->n_dense, ds + t0 * nd,
+                        (int)nd);
     }
     for (int b = 0; b < net->nb; b++)
         run_branch(net, b, ds, T, go, h, scratch, out);

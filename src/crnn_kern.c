@@ -100,15 +100,37 @@ static void dense_panel(const float *w, const float *bias, const float *x, int n
     _mm512_storeu_ps(y, _mm512_add_ps(_mm512_loadu_ps(bias), a0));
 }
 
-static void dense(const float *w, const float *bias, const float *x, int n_in, int n_out,
-                  float *y)
+#define HAVE_2PANELS
+
+/* Four frames through one panel: each weight is loaded once for all four
+ * (offline runs are limited by reading the weights). Per output the same
+ * sum as dense_panel. */
+#define DF 4
+static void dense_panel_frames(const float *w, const float *bias, const float *x, int xs,
+                               int n_in, float *y, int ys)
 {
-    int p = 0;
-    for (; p + 2 * VW <= n_out; p += 2 * VW)
-        dense_2panels(w + (size_t)p * n_in, w + (size_t)(p + VW) * n_in, bias + p, x, n_in,
-                      y + p);
-    for (; p < n_out; p += VW)
-        dense_panel(w + (size_t)p * n_in, bias + p, x, n_in, y + p);
+    const float *x0 = x, *x1 = x + xs, *x2 = x + 2 * xs, *x3 = x + 3 * xs;
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00;
+    __m512 a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    __m512 a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+    __m512 a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+    for (int i = 0; i < n_in; i += 4, w += 4 * VW) {
+        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + VW);
+        const __m512 w2 = _mm512_loadu_ps(w + 2 * VW), w3 = _mm512_loadu_ps(w + 3 * VW);
+#define FRAME(f)                                                                                   \
+    a##f##0 = _mm512_fmadd_ps(_mm512_set1_ps(x##f[i]), w0, a##f##0);                              \
+    a##f##1 = _mm512_fmadd_ps(_mm512_set1_ps(x##f[i + 1]), w1, a##f##1);                          \
+    a##f##2 = _mm512_fmadd_ps(_mm512_set1_ps(x##f[i + 2]), w2, a##f##2);                          \
+    a##f##3 = _mm512_fmadd_ps(_mm512_set1_ps(x##f[i + 3]), w3, a##f##3);
+        FRAME(0) FRAME(1) FRAME(2) FRAME(3)
+#undef FRAME
+    }
+    const __m512 b = _mm512_loadu_ps(bias);
+#define STORE(f)                                                                                   \
+    _mm512_storeu_ps(y + f * ys, _mm512_add_ps(b, _mm512_add_ps(_mm512_add_ps(a##f##0, a##f##1),   \
+                                                                _mm512_add_ps(a##f##2, a##f##3))));
+    STORE(0) STORE(1) STORE(2) STORE(3)
+#undef STORE
 }
 
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -137,12 +159,9 @@ static void dense_panel(const float *w, const float *bias, const float *x, int n
     _mm256_storeu_ps(y + 8, _mm256_add_ps(_mm256_loadu_ps(bias + 8), b0));
 }
 
-static void dense(const float *w, const float *bias, const float *x, int n_in, int n_out,
-                  float *y)
-{
-    for (int p = 0; p < n_out; p += VW)
-        dense_panel(w + (size_t)p * n_in, bias + p, x, n_in, y + p);
-}
+/* No grouping of frames: 16 registers cannot hold the 16 partial sums of
+ * two frames (dense_frames measured slower with half panels). */
+#define DF 1
 
 #else
 /* Portable: the compiler vectorises the loops over a panel's outputs. */
@@ -165,17 +184,43 @@ static void dense_panel(const float *restrict w, const float *restrict bias,
         y[o] = bias[o] + ((a0[o] + a1[o]) + (a2[o] + a3[o]));
 }
 
+#define DF 1 /* no grouping of frames */
+#endif
+
 static void dense(const float *w, const float *bias, const float *x, int n_in, int n_out,
                   float *y)
 {
-    for (int p = 0; p < n_out; p += VW)
+    int p = 0;
+#ifdef HAVE_2PANELS
+    for (; p + 2 * VW <= n_out; p += 2 * VW)
+        dense_2panels(w + (size_t)p * n_in, w + (size_t)(p + VW) * n_in, bias + p, x, n_in,
+                      y + p);
+#endif
+    for (; p < n_out; p += VW)
         dense_panel(w + (size_t)p * n_in, bias + p, x, n_in, y + p);
 }
+
+/* nf frames (x[f * xs + i] -> y[f * ys + o]): groups of DF frames share
+ * each weight load, the rest go one by one; every output is the same sum as
+ * dense() makes of its frame alone. */
+static void dense_frames(const float *w, const float *bias, const float *x, int xs, int nf,
+                         int n_in, int n_out, float *y, int ys)
+{
+    int f = 0;
+#if DF > 1
+    for (; f + DF <= nf; f += DF)
+        for (int p = 0; p < n_out; p += VW)
+            dense_panel_frames(w + (size_t)p * n_in, bias + p, x + (size_t)f * xs, xs, n_in,
+                               y + (size_t)f * ys + p, ys);
 #endif
+    for (; f < nf; f++)
+        dense(w, bias, x + (size_t)f * xs, n_in, n_out, y + (size_t)f * ys);
+}
 
 /* Activations over whole padded arrays, branch-free so that the compiler
- * vectorises them (libm's expf and tanhf are scalar calls). Cephes' expf
- * and tanhf: within 2 ulp of the correctly rounded value. */
+ * vectorises them (libm's expf and tanhf are scalar calls): Cephes' expf and
+ * tanhf polynomials. Measured against double precision over their range:
+ * exp_c 1.01 ulp, tanh_c 1.32 ulp, the sigmoid 2.4 ulp (9e-8) at most. */
 static inline float exp_c(float x)
 {
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
@@ -306,5 +351,5 @@ static double peak(long n, float *sink)
 #define STR(a) STR_(a)
 
 const crnn_kern CAT(crnn_kern_, KERN_SET) = {
-    STR(KERN_SET), normalise, conv, dense, gru_step, maxout, peak,
+    STR(KERN_SET), normalise, conv, dense, dense_frames, gru_step, maxout, peak,
 };

@@ -56,6 +56,10 @@ typedef struct {
     /* Matrix layout above. */
     void (*dense)(const float *w, const float *bias, const float *x, int n_in, int n_out,
                   float *y);
+    /* The same for nf frames, x[f * xs + i] -> y[f * ys + o], bit-identical
+     * to nf dense() calls but reading the weights once per few frames. */
+    void (*dense_frames)(const float *w, const float *bias, const float *x, int xs, int nf,
+                         int n_in, int n_out, float *y, int ys);
     /* h <- GRU(x, h); h has Hp floats whose padding stays zero. */
     void (*gru_step)(const crnn_gru *g, const float *x, float *h, float *scratch);
     /* out[p] = clip(max_k (b[p*K + k] + W x)[p*K + k]) for p < P; W: panels
