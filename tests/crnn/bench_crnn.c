@@ -15,30 +15,16 @@
  * printed at the start and the end. Usage: bench_crnn [SET] (one kernel set
  * only, e.g. avx2). */
 #include <time.h>
-#include <unistd.h>
 
 #include "crnn_common.h"
 #include "crnn_kern.h"
+#include "bench_load.h"
 
 static double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void print_load(const char *when)
-{
-    char buf[64] = "?";
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (!fgets(buf, sizeof buf, f))
-            buf[0] = 0;
-        fclose(f);
-    }
-    buf[strcspn(buf, " ")] = 0;
-    printf("load average (1 min) at the %s: %s on %ld CPUs\n", when, buf,
-           (long)sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -189,7 +175,7 @@ static void bench_set(const crnn_kern *k, double machine_peak)
 
 int main(int argc, char **argv)
 {
-    print_load("start");
+    bench_print_load("start");
     const crnn_kern *best = crnn_kern_select(NULL);
     printf("kernel sets this CPU runs:");
     for (int i = 0; crnn_kern_get(i); i++)
@@ -204,6 +190,6 @@ int main(int argc, char **argv)
             continue;
         bench_set(k, machine_peak);
     }
-    print_load("end");
+    bench_print_load("end");
     return 0;
 }

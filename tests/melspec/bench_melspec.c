@@ -16,29 +16,15 @@
  * resampler's warm-up). */
 #include <fftw3.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "melspec_common.h"
+#include "bench_load.h"
 
 static double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void print_load(const char *when)
-{
-    char buf[64] = "?";
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (!fgets(buf, sizeof buf, f))
-            buf[0] = 0;
-        fclose(f);
-    }
-    buf[strcspn(buf, " ")] = 0;
-    printf("load average (1 min) at the %s: %s on %ld CPUs\n", when, buf,
-           (long)sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 /* Best time per segment: the stream is fed 512 samples at a time and timed
@@ -89,7 +75,7 @@ static double fft_time(int n_fft)
 
 int main(void)
 {
-    print_load("start");
+    bench_print_load("start");
     const double secs = 30.0;
     const int ffts[] = {1024, 2048}, mels[] = {64, 128};
     printf("%-22s %8s | %7s %7s %9s (us per 500 ms segment, best of %.0f s of audio)\n",
@@ -135,6 +121,6 @@ int main(void)
         printf("%6g Hz input: melspec_create + destroy %.2f ms\n", rates[r],
                1e3 * (now() - t0) / reps);
     }
-    print_load("end");
+    bench_print_load("end");
     return 0;
 }

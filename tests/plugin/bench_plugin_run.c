@@ -30,6 +30,7 @@
 
 #include "analyzer.h"
 #include "../crnn/crnn_common.h"
+#include "bench_load.h"
 
 #define URI "urn:valar:lv2:stereo"
 
@@ -54,20 +55,6 @@ static double quantile(double *t, long n, double q)
     qsort(t, (size_t)n, sizeof *t, cmp_double);
     long i = (long)ceil(q * n) - 1;
     return t[i < 0 ? 0 : i >= n ? n - 1 : i];
-}
-
-static void print_load(const char *when)
-{
-    char buf[64] = "?";
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (!fgets(buf, sizeof buf, f))
-            buf[0] = 0;
-        fclose(f);
-    }
-    buf[strcspn(buf, " ")] = 0;
-    printf("load average (1 min) at the %s: %s on %ld CPUs\n", when, buf,
-           (long)sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 /* Stereo test audio: noise and tones whose level and pitch change every
@@ -340,12 +327,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_plugin_run: cannot instantiate %s from %s\n", URI, dir);
         return 1;
     }
-    print_load("start");
+    bench_print_load("start");
     printf("times in us per run(); p50/p99.9/max by the wall clock, the rest by the thread's "
            "CPU clock; worst = the larger of max cpu and cold max, in %% of the period\n");
     for (int i = 0; i < 3; i++)
         bench_model(&h, sizes[i].label, &sp[i], dir, seconds);
-    print_load("end");
+    bench_print_load("end");
     close_instance(&keeper);
     lilv_node_free(pu);
     lilv_node_free(bundle);
