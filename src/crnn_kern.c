@@ -224,8 +224,9 @@ static void dense_frames(const float *w, const float *bias, const float *x, int 
 static inline float exp_c(float x)
 {
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
-    /* x = n ln2 + r, |r| <= ln2 / 2; n rounded to nearest by the 1.5 * 2^23 trick */
-    const float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
+    /* x = n ln2 + r, |r| <= ln2 / 2: t = 1.5 * 2^23 + n rounds n to an
+     * integer, which then sits in t's low mantissa bits */
+    const float t = x * 1.44269504f + 12582912.0f, n = t - 12582912.0f;
     float r = MADD(n, -0.693359375f, x);
     r = MADD(n, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
@@ -235,7 +236,9 @@ static inline float exp_c(float x)
     p = MADD(p, r, 1.6666665459e-1f);
     p = MADD(p, r, 5.0000001201e-1f);
     p = MADD(p, r * r, r) + 1.0f;
-    const int32_t e = ((int32_t)n + 127) << 23; /* 2^n */
+    uint32_t e; /* 2^n: n + 127 in the exponent field (unsigned: a NaN gives NaN, not UB) */
+    memcpy(&e, &t, sizeof e);
+    e = (e - 0x4B400000u + 127u) << 23;
     float scale;
     memcpy(&scale, &e, sizeof scale);
     return p * scale;
