@@ -17,7 +17,8 @@
  * plugin's analysis does not depend on how its input is split); they carry
  * the CRNN step and the segment's last STFT frame. "cold" replays the
  * 32-frame stream with a fresh instance and evicts the caches (a pass over
- * 64 MiB) before every step call, as a host with many other plugins would. */
+ * 64 MiB) before every step call, as a host with many other plugins would.
+ * crnn_step alone, warm and cold, shows the network's share of a step. */
 #include <lilv/lilv.h>
 #include <lv2/core/lv2.h>
 
@@ -29,6 +30,7 @@
 #include <unistd.h>
 
 #include "analyzer.h"
+#include "crnn.h"
 #include "../crnn/crnn_common.h"
 #include "bench_load.h"
 
@@ -206,11 +208,41 @@ static weights *install_model(const model_spec *sp, const char *bundle)
     return w;
 }
 
+/* The network's share of a step block: crnn_step alone (CPU time), warm and
+ * after evicting the caches, median and max over n steps. */
+static void crnn_share(const weights *w, int M, int n)
+{
+    crnn *net;
+    char msg[256];
+    if (crnn_create(w, &net, msg, sizeof msg)) {
+        fprintf(stderr, "bench_plugin_run: %s\n", msg);
+        exit(1);
+    }
+    float *x = random_input(n, M, 5), y[2];
+    double *t = malloc(2 * (size_t)n * sizeof *t);
+    for (int cold = 0; cold < 2; cold++)
+        for (int i = 0; i < n; i++) {
+            if (cold)
+                evict_caches();
+            double c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+            crnn_step(net, x + (size_t)i * M, y);
+            t[cold * n + i] = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
+        }
+    const double wmed = quantile(t, n, 0.5), wmax = t[n - 1];
+    const double cmed = quantile(t + n, n, 0.5), cmax = t[2 * n - 1];
+    printf("  crnn_step alone: %.1f us median, %.1f max; caches evicted: %.1f median, %.1f max\n",
+           wmed, wmax, cmed, cmax);
+    free(t);
+    free(x);
+    crnn_destroy(net);
+}
+
 static void bench_model(host *h, const char *label, const model_spec *sp, const char *bundle,
                         double seconds)
 {
     weights *w = install_model(sp, bundle);
     printf("\n%s: M=%d C=%d D=%d H=%d K=%d\n", label, sp->M, sp->C, sp->D, sp->H, sp->K);
+    crnn_share(w, sp->M, 50);
     printf("  %6s %6s %7s | %8s %8s %8s %8s | %5s %8s %8s %8s | %6s\n", "rate", "period",
            "budget", "p50", "p99.9", "max", "max cpu", "steps", "step med", "step max",
            "cold max", "worst");
