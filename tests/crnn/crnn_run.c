@@ -3,6 +3,7 @@
  * crnn_reset + crnn_step per frame, and writes the outputs.
  *
  * usage: crnn_run MODEL IN OUT
+ *        crnn_run --kernels   (the kernel sets this CPU runs, src/crnn_kern.h)
  *   IN:  int32 nseq, int32 M, int32 T[nseq], then the sequences' T x M
  *        float32 values one after another (all little-endian)
  *   OUT: per sequence T x 2 float32 from crnn_run_sequence, then (streaming
@@ -11,8 +12,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "crnn.h"
+#include "crnn_kern.h"
 #include "weights.h"
 
 static int read_all(FILE *f, void *p, size_t size, size_t n)
@@ -22,6 +25,11 @@ static int read_all(FILE *f, void *p, size_t size, size_t n)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--kernels") == 0) {
+        for (int i = 0; crnn_kern_get(i); i++)
+            printf("%s\n", crnn_kern_get(i)->name);
+        return 0;
+    }
     if (argc != 4) {
         fprintf(stderr, "usage: crnn_run MODEL IN OUT\n");
         return 2;
