@@ -57,6 +57,8 @@ static void usage(FILE *f)
         "  --time-limit S      stop after S seconds of training (default: none)\n"
         "  --lr X              Adam learning rate (default 0.001)\n"
         "  --lr-cosine         decay the rate to lr/100 along a cosine over --epochs\n"
+        "  --ema X             validate and save a running average of the weights (decay X per\n"
+        "                      step, e.g. 0.99; default 0: the weights themselves)\n"
         "  --aug-gain DB       augmentation: random gain in +-DB per sequence (default 0)\n"
         "  --aug-tilt DB       augmentation: random spectral tilt, +-DB/2 at the band edges\n"
         "  --crop              augmentation: offline windows moved by up to +-seq-len/2\n"
@@ -180,6 +182,7 @@ static int parse(int argc, char **argv, opts *o)
         {"time-limit", T_NUM, &t->time_limit, NULL, 0, 1e9},
         {"lr", T_NUM, &t->lr, NULL, 1e-9, 10},
         {"lr-cosine", T_FLAG, &t->lr_cosine, NULL, 0, 0},
+        {"ema", T_NUM, &t->ema, NULL, 0, 0.99999},
         {"aug-gain", T_NUM, &t->aug_gain_db, NULL, 0, 40},
         {"aug-tilt", T_NUM, &t->aug_tilt_db, NULL, 0, 40},
         {"crop", T_FLAG, &t->crop, NULL, 0, 0},

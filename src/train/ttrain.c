@@ -201,8 +201,9 @@ typedef struct {
     double best;
 } tprogress;
 
+/* ema (or NULL): the running average of the weights, appended. */
 static int save_state(const char *path, const tnet *n, const tadam *a, const tprogress *pr,
-                      char *msg, size_t msglen)
+                      const double *ema, char *msg, size_t msglen)
 {
     tfile tf;
     if (tfile_open(&tf, path, "resume state", msg, msglen))
@@ -218,11 +219,15 @@ static int save_state(const char *path, const tnet *n, const tadam *a, const tpr
              fwrite(n->bn_mean, sizeof(double), C, f) == C &&
              fwrite(n->bn_var, sizeof(double), C, f) == C &&
              fwrite(n->in_mean, sizeof(double), M, f) == M &&
-             fwrite(n->in_std, sizeof(double), M, f) == M;
+             fwrite(n->in_std, sizeof(double), M, f) == M &&
+             (!ema || fwrite(ema, sizeof(double), np, f) == np);
     return tfile_commit(&tf, ok, msg, msglen);
 }
 
-static int load_state(const char *path, tnet *n, tadam *a, tprogress *pr, char *msg, size_t msglen)
+/* ema (or NULL) gets the saved average of the weights, or the weights
+ * when the state has none (saved without --ema). */
+static int load_state(const char *path, tnet *n, tadam *a, tprogress *pr, double *ema, char *msg,
+                      size_t msglen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -247,6 +252,8 @@ static int load_state(const char *path, tnet *n, tadam *a, tprogress *pr, char *
          fread(n->bn_var, sizeof(double), C, f) == C &&
          fread(n->in_mean, sizeof(double), M, f) == M &&
          fread(n->in_std, sizeof(double), M, f) == M;
+    if (ok && ema && fread(ema, sizeof(double), np, f) != np)
+        memcpy(ema, n->theta, sizeof(double) * np);
     fclose(f);
     if (!ok) {
         snprintf(msg, msglen, "%s: resume state is truncated or not a valar-train state", path);
@@ -326,6 +333,7 @@ typedef struct {
     tnet *net;
     tpool *pool;
     tnet *best;     /* the best network so far */
+    double *ema;    /* --ema: running average of the weights (what is validated and saved) */
     tseq **seqs;    /* o->batch */
     double **shift; /* o->batch x M: each sequence's augmentation */
     double *grad;
@@ -354,6 +362,12 @@ static int run_batch(trun *r, int N, uint64_t eseed)
                               r->pool, 1, r->grad, &rm);
     r->rmse_sum += rm;
     tadam_step(&r->adam, r->net->theta, r->grad);
+    if (r->ema) {
+        double k = r->o->ema;
+        const double *th = r->net->theta;
+        for (size_t i = 0; i < r->net->n_params; i++)
+            r->ema[i] = k * r->ema[i] + (1 - k) * th[i];
+    }
     r->pr.step++;
     r->nb++;
     return time_up(r);
@@ -462,11 +476,14 @@ static int trun_alloc(trun *r, const tnet_dims *d)
     r->seqs = calloc((size_t)B, sizeof *r->seqs);
     r->shift = calloc((size_t)B, sizeof *r->shift);
     r->grad = r->net ? calloc(r->net->n_params, sizeof(double)) : NULL;
+    if (o->ema > 0 && r->net)
+        r->ema = calloc(r->net->n_params, sizeof(double));
     r->order = malloc(sizeof(int) * (size_t)(r->train->n + 1));
     r->lanes = calloc((size_t)B, sizeof *r->lanes);
     if (o->kind == 0 && (r->wins = make_windows(r->train, o->seq_len, &r->nwin)))
         r->worder = malloc(sizeof(int) * (size_t)(r->nwin + 1));
     int ok = r->net && r->best && r->pool && r->seqs && r->shift && r->grad && r->order &&
+             (o->ema <= 0 || r->ema) &&
              r->lanes && (o->kind || (r->wins && r->worder)) &&
              tadam_init(&r->adam, r->net->n_params, o->lr) == 0;
     for (int i = 0; ok && i < B; i++)
@@ -486,6 +503,7 @@ static void trun_free(trun *r)
     free(r->seqs);
     free(r->shift);
     free(r->grad);
+    free(r->ema);
     free(r->order);
     free(r->wins);
     free(r->worder);
@@ -520,10 +538,20 @@ static void log_epoch(const trun *r, int ep, const tmetrics *vm, const char *vna
             vm->rmse[0], vm->rmse[1], ra, rv, secs, improved ? "  *best" : "");
 }
 
-/* After epoch ep: validate on vset, keep and save the best, save the last
- * epoch and the resume state. Returns 0, 1 to stop early, -1 on error. */
-static int epoch_end(trun *r, int ep, const tset *vset, const melspec_config *fc, double secs,
-                     char *msg, size_t msglen)
+/* With --ema the averaged weights take the network's place (and back). */
+static void swap_ema(trun *r)
+{
+    if (r->ema) {
+        double *t = r->net->theta;
+        r->net->theta = r->ema;
+        r->ema = t;
+    }
+}
+
+/* Validate the network on vset, keep and save it when it is the best so
+ * far, save it as the last epoch. 0 or -1. */
+static int validate(trun *r, int ep, const tset *vset, const melspec_config *fc, double secs,
+                    char *msg, size_t msglen)
 {
     const ttrain_opts *o = r->o;
     tmetrics vm;
@@ -544,8 +572,19 @@ static int epoch_end(trun *r, int ep, const tset *vset, const melspec_config *fc
     r->pr.epoch = ep;
     if (o->log)
         log_epoch(r, ep, &vm, vset == r->train ? "train-eval" : "val", secs, improved);
-    if ((o->last && save_weights(r->net, o, fc, o->last, &vm, ep, msg, msglen)) ||
-        (o->state && save_state(o->state, r->net, &r->adam, &r->pr, msg, msglen)))
+    return o->last && save_weights(r->net, o, fc, o->last, &vm, ep, msg, msglen) ? -1 : 0;
+}
+
+/* After epoch ep: validate (the averaged weights with --ema), save, save
+ * the resume state. Returns 0, 1 to stop early, -1 on error. */
+static int epoch_end(trun *r, int ep, const tset *vset, const melspec_config *fc, double secs,
+                     char *msg, size_t msglen)
+{
+    const ttrain_opts *o = r->o;
+    swap_ema(r);
+    int err = validate(r, ep, vset, fc, secs, msg, msglen);
+    swap_ema(r);
+    if (err || (o->state && save_state(o->state, r->net, &r->adam, &r->pr, r->ema, msg, msglen)))
         return -1;
     if (o->patience > 0 && r->pr.bad_epochs >= o->patience) {
         if (o->log)
@@ -561,12 +600,14 @@ static int trun_start(trun *r, char *msg, size_t msglen)
     const ttrain_opts *o = r->o;
     tnet *net = r->net;
     tnet_init(net, o->seed);
+    if (r->ema)
+        memcpy(r->ema, net->theta, sizeof(double) * net->n_params);
     if (tset_stats(r->train, net->d.M, net->in_mean, net->in_std)) {
         snprintf(msg, msglen, "out of memory");
         return -1;
     }
     if (o->resume && o->state && access(o->state, F_OK) == 0) {
-        if (load_state(o->state, net, &r->adam, &r->pr, msg, msglen))
+        if (load_state(o->state, net, &r->adam, &r->pr, r->ema, msg, msglen))
             return -1;
         if (o->log)
             fprintf(o->log, "resumed from %s after epoch %d (best %.4f)\n", o->state,

@@ -45,6 +45,7 @@ typedef struct {
     uint64_t seed;
     double lr;
     int lr_cosine; /* cosine decay from lr to lr / 100 over epochs */
+    double ema;    /* > 0: validate and save a running average of the weights, this decay per step */
     tnet_reg reg;
     /* augmentation of each training sequence (offline) or song (streaming) */
     double aug_gain_db; /* random gain, uniform in +-aug_gain_db */
