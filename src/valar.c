@@ -15,6 +15,7 @@
 #include "melspec.h"
 #include "modelpath.h"
 #include "offline.h"
+#include "plot.h"
 #include "weights.h"
 #ifdef VALAR_HAVE_LISTEN
 #include "live/listen.h"
@@ -43,6 +44,8 @@ static void usage(FILE *f)
                "      --deam DIR       also write DIR/arousal.csv and DIR/valence.csv in the\n"
                "                       MediaEval/DEAM wide format (song_id = file name\n"
                "                       without extension, columns sample_15000ms, ...)\n"
+               "      --plot FILE.svg  also draw the results (curves over time and the path\n"
+               "                       in the valence-arousal plane, one panel per file)\n"
                "  -q, --quiet          no notes on stderr\n"
                "CSV columns: time_s,arousal,valence (time_s = start of the 500 ms segment);\n"
                "with several files a leading 'file' column is added.\n"
@@ -237,14 +240,45 @@ static int writable_dir(const char *dir)
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0;
 }
 
+/* --plot FILE: its folder must be writable (checked before analysing). */
+static int plot_check_writable(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    if (writable_dir(dir))
+        return 0;
+    fprintf(stderr, "valar: --plot %s: %s is not a writable directory\n", path, dir);
+    return -1;
+}
+
+/* --plot: one SVG page for all files, written atomically. */
+static int write_plot(const char *path, const analysis *a, int nfiles, const char *model,
+                      const weights *w)
+{
+    outfile o;
+    if (out_open(&o, path))
+        return -1;
+    const char *base = strrchr(model, '/'), *ph = weights_meta(w, "placeholder");
+    plot_begin(o.f, nfiles, base ? base + 1 : model, ph && strcmp(ph, "true") == 0);
+    for (int i = 0; i < nfiles; i++)
+        plot_file(o.f, i, a[i].path, a[i].r, a[i].n);
+    plot_end(o.f);
+    return out_close(&o, 1);
+}
+
 static int cmd_analyze(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},  {"streaming", no_argument, 0, 's'},
-        {"format", required_argument, 0, 'f'}, {"output", required_argument, 0, 'o'},
-        {"deam", required_argument, 0, 'D'},   {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *model = NULL, *output = NULL, *deam = NULL;
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"streaming", no_argument, 0, 's'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"output", required_argument, 0, 'o'},
+                                         {"deam", required_argument, 0, 'D'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"plot", required_argument, 0, 'P'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *model = NULL, *output = NULL, *deam = NULL, *plot = NULL;
     int streaming = 0, fmt = FMT_CSV, quiet = 0, c;
     while ((c = getopt_long(argc, argv, "m:sf:o:qh", opts, NULL)) != -1) {
         switch (c) {
@@ -259,6 +293,9 @@ static int cmd_analyze(int argc, char **argv)
             break;
         case 'D':
             deam = optarg;
+            break;
+        case 'P':
+            plot = optarg;
             break;
         case 'q':
             quiet = 1;
@@ -303,6 +340,8 @@ static int cmd_analyze(int argc, char **argv)
             return 1;
         }
     }
+    if (plot && plot_check_writable(plot))
+        return 1;
     char found[4096];
     if (!model) {
         const char *kind = streaming ? "streaming" : "offline";
@@ -355,6 +394,8 @@ static int cmd_analyze(int argc, char **argv)
     }
     if (!status && deam)
         status = write_deam(deam, a, nfiles, 0) || write_deam(deam, a, nfiles, 1) ? 1 : 0;
+    if (!status && plot)
+        status = write_plot(plot, a, nfiles, model, w) ? 1 : 0;
     for (int i = 0; a && i < nfiles; i++)
         free(a[i].r);
     free(a);
