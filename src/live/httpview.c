@@ -27,6 +27,7 @@
 #define MEM_LIMIT 16384   /* per connection, bounds request headers */
 #define FIELDS 112        /* one result's JSON fields */
 #define LIVE_S 2.0        /* /now "live": a result within this */
+#define DRAIN_MS 1000     /* at stop, time for viewers to take what is left */
 
 typedef struct {
     uint64_t seq;
@@ -339,6 +340,7 @@ static int sse_fill(viewer *v)
     return 0;
 }
 
+/* MHD's content reader for an event stream (its connection's thread). */
 static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 {
     (void)pos;
@@ -351,11 +353,13 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
     return (ssize_t)n;
 }
 
+/* When the stream's response is done with (an MHD thread). */
 static void sse_free(void *cls)
 {
     viewer *v = cls;
     pthread_mutex_lock(&v->h->lock);
     v->h->st.viewers_now--;
+    pthread_cond_broadcast(&v->h->wake); /* httpview_destroy may wait for this */
     pthread_mutex_unlock(&v->h->lock);
     free(v);
 }
@@ -559,9 +563,17 @@ void httpview_destroy(httpview *h)
 {
     if (!h)
         return;
+    /* Event streams end once they have sent everything; stopping the daemon
+     * would cut them short, so give them a moment (a stuck one never ends). */
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += DRAIN_MS / 1000;
     pthread_mutex_lock(&h->lock);
-    h->stop = 1; /* event streams end */
+    h->stop = 1;
     pthread_cond_broadcast(&h->wake);
+    while (h->d && h->st.viewers_now > 0)
+        if (pthread_cond_timedwait(&h->wake, &h->lock, &until) == ETIMEDOUT)
+            break;
     pthread_mutex_unlock(&h->lock);
     if (h->d)
         MHD_stop_daemon(h->d); /* joins every connection thread, closes the socket */
@@ -598,6 +610,7 @@ static void number(char *s, size_t n, double x)
         snprintf(s, n, "null");
 }
 
+/* On the output thread. */
 void httpview_publish(void *user, const analyzer_result *r)
 {
     httpview *h = user;

@@ -240,7 +240,16 @@ def stuck_viewer(port, path="/events"):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
     s.connect(("127.0.0.1", port))
     s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+    s.settimeout(0.2)
     return s
+
+
+def answered(s):
+    """Whether the server's answer has reached s (looked at, left unread)."""
+    try:
+        return s.recv(9, socket.MSG_PEEK).startswith(b"HTTP/1.")
+    except socket.timeout:
+        return False
 
 
 def sse_ids(data):
@@ -345,14 +354,46 @@ def not_blank(path):
     return len(colours) > 50 and min(hi[i] - lo[i] for i in range(3)) > 100, len(colours)
 
 
+STATE_JS = """
+  const r = document.getElementById('plane').getBoundingClientRect();
+  return {state: valar.state, text: document.getElementById('statustext').textContent,
+    results: valar.results, drawn: valar.drawn, curvePoints: valar.curvePoints,
+    model: valar.model, placeholder: valar.placeholder,
+    banner: !document.getElementById('placeholder').hidden,
+    arousal: document.getElementById('arousal').textContent,
+    point: valar.drawn && [r.left + valar.drawn.px, r.top + valar.drawn.py]};"""
+
+
 def page_state(d):
-    return d.execute_script(
-        "return {state: valar.state, text: document.getElementById('statustext').textContent,"
-        " results: valar.results, drawn: valar.drawn, curvePoints: valar.curvePoints,"
-        " model: valar.model, placeholder: valar.placeholder,"
-        " banner: !document.getElementById('placeholder').hidden,"
-        " arousal: document.getElementById('arousal').textContent,"
-        " plane: (r => [r.left, r.top])(document.getElementById('plane').getBoundingClientRect())}")
+    return d.execute_script(STATE_JS)
+
+
+def drawn_state(d):
+    """The page's state once the latest result has been drawn (results
+    keep coming: a snapshot between a result and its frame would not
+    match)."""
+    return d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const state = () => {""" + STATE_JS + """};
+        (function settle() {
+          const res = valar.results;
+          if (res.length && valar.drawn && valar.drawn.seq === res[res.length - 1].seq
+              && valar.curvePoints === res.length)
+            done(state());
+          else
+            requestAnimationFrame(settle);
+        })();""")
+
+
+def screenshot_of(d, path):
+    """A screenshot with the page state it shows (taken again should a new
+    result come in between)."""
+    for _ in range(10):
+        st = drawn_state(d)
+        d.save_screenshot(path)
+        if drawn_state(d)["drawn"]["seq"] == st["drawn"]["seq"]:
+            return st
+    raise RuntimeError("results kept arriving during every screenshot")
 
 
 # --- valar listen --------------------------------------------------------------
@@ -625,7 +666,7 @@ def check_browser():
         check(wait_until(lambda: len(page_state(d)["results"]) >= n, 90),
               f"the page received the {n} results of the file")
         wait_until(lambda: len(osc.frames()) >= n, 10)
-        st = page_state(d)
+        st = drawn_state(d)
         frames = osc.frames()
         got = st["results"]
         check([r["seq"] for r in got] == list(range(1, len(got) + 1)), "the page holds results 1, 2, ...")
@@ -645,11 +686,7 @@ def check_browser():
         check(st["arousal"] == ("+" if last["arousal"] >= 0 else "−") + f"{abs(last['arousal']):.2f}",
               f"the readout shows it ({st['arousal']})")
         shot = os.path.join(WORK, "live.png")
-        # The point, read back from the pixels, must be white (it is grey
-        # when stalled); the readout may be a result ahead: take both at once.
-        pos = d.execute_script("const r = document.getElementById('plane').getBoundingClientRect();"
-                               "return [r.left + valar.drawn.px, r.top + valar.drawn.py]")
-        d.save_screenshot(shot)
+        pos = screenshot_of(d, shot)["point"]
         blank_ok, colours = not_blank(shot)
         check(blank_ok, f"screenshot {shot}: not blank ({colours} colours)")
         px = image(shot).convert("RGB").getpixel((round(pos[0]), round(pos[1])))
@@ -667,10 +704,8 @@ def check_browser():
         status, j = get_json(port, "/now")
         check(status == 200 and j["live"] is False and j["age_s"] > 2, f"/now: not live ({j['age_s']} s)")
         time.sleep(0.5)
-        pos = d.execute_script("const r = document.getElementById('plane').getBoundingClientRect();"
-                               "return [r.left + valar.drawn.px, r.top + valar.drawn.py]")
         shot = os.path.join(WORK, "stalled.png")
-        d.save_screenshot(shot)
+        pos = screenshot_of(d, shot)["point"]
         px = image(shot).convert("RGB").getpixel((round(pos[0]), round(pos[1])))
         check(max(px) < 180 and max(px) - min(px) < 10, f"stalled: the point turns grey {px}")
 
@@ -758,6 +793,8 @@ def check_robust():
     viewers = [Viewer(port) for _ in range(20)]
     check(wait_until(lambda: all(x.events for x in viewers), 30), "20 viewers connected")
     stuck = stuck_viewer(port)
+    check(wait_until(lambda: answered(stuck), 10),
+          "a viewer that never reads is admitted (its answer waits unread)")
     loris = socket.create_connection(("127.0.0.1", port))
     loris.sendall(b"GET /now HTTP/1.1\r\nHost: x\r\n")
     # 50 more: the limit is 64 event streams (20 + the stuck one + 43).
