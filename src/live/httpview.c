@@ -32,6 +32,7 @@
 typedef struct {
     uint64_t seq;
     double at; /* CLOCK_MONOTONIC, s */
+    size_t len;
     char fields[FIELDS];
 } entry;
 
@@ -268,6 +269,16 @@ static enum MHD_Result get_now(httpview *h, struct MHD_Connection *c)
     return reply_json(c, s, (size_t)n);
 }
 
+/* The first seq published at or after since (h->seq + 1: none). Under lock. */
+static uint64_t first_since(const httpview *h, double since)
+{
+    const uint64_t cap = (uint64_t)h->cfg.history;
+    uint64_t first = h->seq + 1;
+    while (first > 1 && h->seq - (first - 1) < cap && h->ring[(first - 2) % cap].at >= since)
+        first--;
+    return first;
+}
+
 static enum MHD_Result get_history(httpview *h, struct MHD_Connection *c)
 {
     const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seconds");
@@ -276,26 +287,37 @@ static enum MHD_Result get_history(httpview *h, struct MHD_Connection *c)
         return reply_text(c, MHD_HTTP_BAD_REQUEST,
                           "seconds must be a whole number from 1 to 3600\n");
     const double since = now_s() - (double)secs;
+    const uint64_t cap = (uint64_t)h->cfg.history, slack = 64;
+    /* Size it first, allocate unlocked, then copy under the lock: the
+     * output thread never waits for more than memcpy. */
     pthread_mutex_lock(&h->lock);
-    const uint64_t cap = (uint64_t)h->cfg.history;
-    uint64_t first = h->seq + 1;
-    while (first > 1 && h->seq - (first - 1) < cap && h->ring[(first - 2) % cap].at >= since)
-        first--;
-    size_t size = strlen(h->meta) + 96 + (size_t)(h->seq + 1 - first) * (FIELDS + 4);
+    uint64_t count = h->seq + 1 - first_since(h, since) + slack;
+    pthread_mutex_unlock(&h->lock);
+    size_t size = strlen(h->meta) + 96 + (size_t)count * (FIELDS + 3);
     char *s = malloc(size);
+    if (!s)
+        return reply_json(c, NULL, 0);
     size_t n = 0;
-    if (s) {
-        char age[32] = "null"; /* of the newest result: is it live? */
-        if (h->seq)
-            snprintf(age, sizeof age, "%.3f", now_s() - h->ring[(h->seq - 1) % cap].at);
-        n += (size_t)snprintf(s, size, "{%s,\"seconds\":%llu,\"age_s\":%s,\"results\":[", h->meta,
-                              (unsigned long long)secs, age);
-        for (uint64_t q = first; q <= h->seq; q++)
-            n += (size_t)snprintf(s + n, size - n, "%s{%s}", q > first ? "," : "",
-                                  h->ring[(q - 1) % cap].fields);
-        n += (size_t)snprintf(s + n, size - n, "]}\n");
+    pthread_mutex_lock(&h->lock);
+    uint64_t first = first_since(h, since);
+    if (h->seq + 1 - first > count)
+        first = h->seq + 1 - count; /* a burst meanwhile: the newest that fit */
+    char age[32] = "null";          /* of the newest result: is it live? */
+    if (h->seq)
+        snprintf(age, sizeof age, "%.3f", now_s() - h->ring[(h->seq - 1) % cap].at);
+    n += (size_t)snprintf(s, size, "{%s,\"seconds\":%llu,\"age_s\":%s,\"results\":[", h->meta,
+                          (unsigned long long)secs, age);
+    for (uint64_t q = first; q <= h->seq; q++) {
+        const entry *e = &h->ring[(q - 1) % cap];
+        if (q > first)
+            s[n++] = ',';
+        s[n++] = '{';
+        memcpy(s + n, e->fields, e->len);
+        n += e->len;
+        s[n++] = '}';
     }
     pthread_mutex_unlock(&h->lock);
+    n += (size_t)snprintf(s + n, size - n, "]}\n");
     return reply_json(c, s, n);
 }
 
@@ -620,11 +642,13 @@ void httpview_publish(void *user, const analyzer_result *r)
     pthread_mutex_lock(&h->lock);
     const uint64_t seq = h->seq + 1;
     /* The same digits as --stdout and valar analyze. */
-    snprintf(fields, sizeof fields, "\"seq\":%llu,\"time_s\":%.1f,\"arousal\":%s,\"valence\":%s",
-             (unsigned long long)seq, r->time_s, a, v);
+    int len = snprintf(fields, sizeof fields,
+                       "\"seq\":%llu,\"time_s\":%.1f,\"arousal\":%s,\"valence\":%s",
+                       (unsigned long long)seq, r->time_s, a, v);
     entry *e = &h->ring[(seq - 1) % (uint64_t)h->cfg.history];
     e->seq = seq;
     e->at = now_s();
+    e->len = len > 0 && len < FIELDS ? (size_t)len : 0;
     memcpy(e->fields, fields, sizeof fields);
     h->seq = seq;
     h->st.published++;
