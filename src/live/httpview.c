@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -571,7 +572,8 @@ int httpview_create(const httpview_config *c, httpview **out, char *msg, size_t 
                             (size_t)MEM_LIMIT, MHD_OPTION_STRICT_FOR_CLIENT,
                             1 /* e.g. HTTP/1.1 needs Host */, MHD_OPTION_END);
     if (!h->d) {
-        close(fd);
+        if (fcntl(fd, F_GETFD) != -1) /* unless libmicrohttpd closed it already */
+            close(fd);
         snprintf(msg, msglen, "--http %s: cannot start the web server (libmicrohttpd)",
                  h->cfg.listen);
         httpview_destroy(h);
