@@ -17,6 +17,7 @@ struct audiofile {
     SF_INFO info;
     float *scratch; /* CHUNK * channels interleaved */
     FILE *spool;    /* standard input copied from a pipe, or NULL */
+    long long pos;  /* frames read so far */
 };
 
 /* If standard input cannot seek (a pipe), copy it to f->spool. On failure
@@ -128,6 +129,11 @@ long long audiofile_frames(const audiofile *f)
     return f->info.frames >= 0 && f->info.frames < SF_COUNT_MAX ? (long long)f->info.frames : -1;
 }
 
+long long audiofile_position(const audiofile *f)
+{
+    return f->pos;
+}
+
 long audiofile_read_mono(audiofile *f, float *out, size_t n)
 {
     const int ch = f->info.channels;
@@ -145,5 +151,6 @@ long audiofile_read_mono(audiofile *f, float *out, size_t n)
         mix_interleaved(f->scratch, (size_t)got, ch, out + done);
         done += (size_t)got;
     }
+    f->pos += (long long)done;
     return (long)done;
 }

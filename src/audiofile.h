@@ -22,6 +22,8 @@ double audiofile_rate(const audiofile *f);
 int audiofile_channels(const audiofile *f);
 /* Frames in the file, or -1 if unknown. */
 long long audiofile_frames(const audiofile *f);
+/* Frames read so far (the decoded length once the end is reached). */
+long long audiofile_position(const audiofile *f);
 /* Read up to n frames mixed down to mono (mean of channels). Returns frames
  * read (0 at the end) or a negative code. */
 long audiofile_read_mono(audiofile *f, float *out, size_t n);

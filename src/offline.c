@@ -159,10 +159,12 @@ int offline_features(const char *path, const melspec_config *cfg, float **frames
 }
 
 int offline_analyze_file(const char *path, const weights *w, analyzer_result **res, size_t *n,
-                         char *msg, size_t msglen)
+                         double *duration_s, char *msg, size_t msglen)
 {
     *res = NULL;
     *n = 0;
+    if (duration_s)
+        *duration_s = 0;
     audiofile *af;
     int err = audiofile_open(path, &af, msg, msglen);
     if (err)
@@ -188,6 +190,8 @@ int offline_analyze_file(const char *path, const weights *w, analyzer_result **r
     } else {
         *res = rs.r;
         *n = rs.n;
+        if (duration_s)
+            *duration_s = (double)audiofile_position(af) / audiofile_rate(af);
     }
     free(buf);
     audiofile_close(af);

@@ -19,8 +19,10 @@
 int offline_features(const char *path, const melspec_config *cfg, float **frames, int *T, char *msg,
                      size_t msglen);
 
-/* *res is malloc'd (free it); *n results, one per complete 500 ms segment. */
+/* *res is malloc'd (free it); *n results, one per complete 500 ms segment.
+ * duration_s (may be NULL): seconds of audio decoded. Safe to call from
+ * several threads at once with the same weights. */
 int offline_analyze_file(const char *path, const weights *w, analyzer_result **res, size_t *n,
-                         char *msg, size_t msglen);
+                         double *duration_s, char *msg, size_t msglen);
 
 #endif

@@ -1,9 +1,12 @@
-/* valar-train: trains the CRNN of Malik et al. 2017 on DEAM-style data and
- * writes weight files for valar; `valar-train eval` measures a weight file.
- * See README.md, section Training. */
+/* valar-train: trains the CRNN of Malik et al. 2017 and writes weight files
+ * for valar; `valar-train eval` measures a weight file against baselines;
+ * `valar-train labels` makes song-level labels from mood tags. A thin shell
+ * over the train/ modules. See README.md, section Training. */
 #include "crnn.h"
 #include "melspec.h"
 #include "tdata.h"
+#include "teval.h"
+#include "tlabels.h"
 #include "tnet.h"
 #include "ttrain.h"
 #include "weights.h"
@@ -21,18 +24,24 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: valar-train train --data DIR --out FILE [options]\n"
-        "       valar-train eval  --data DIR --model FILE [--split FILE] [--set NAME]\n"
+        "usage: valar-train train  --data DIR --out FILE [options]\n"
+        "       valar-train eval   --data DIR --model FILE [--split FILE] [--set NAME]\n"
+        "       valar-train labels --4q DIR [--out FILE]\n"
         "\n"
         "data:\n"
         "  --data DIR          folder with arousal.csv, valence.csv and the audio\n"
         "  --audio DIR         audio folder (default: --data)\n"
         "  --arousal FILE      (default DIR/arousal.csv)\n"
         "  --valence FILE      (default DIR/valence.csv)\n"
+        "  --labels FILE       song-level labels song_id,arousal,valence[,quadrant]\n"
+        "                      instead of the two CSVs (needs --audio or --data)\n"
+        "  --warmup S          song-level labels: no target in a song's first S seconds\n"
+        "                      (default 0)\n"
         "  --split FILE        train/val/test song ids (default: all songs train)\n"
         "  --cache FILE        feature cache (default DIR/valar-features.cache)\n"
         "  --no-cache          do not read or write the cache\n"
-        "  --n-mels N          mel bands (default 64; other features: melspec defaults)\n"
+        "  --n-mels N          mel bands (default 64)\n"
+        "  --n-fft N           FFT size (default 1024; other features: melspec defaults)\n"
         "train:\n"
         "  --kind offline|streaming   (default offline)\n"
         "  --joint             one joint branch for both outputs (CRNN_NB)\n"
@@ -47,39 +56,186 @@ static void usage(FILE *f)
         "  --patience N        early stop after N epochs without improvement (0: off; default 10)\n"
         "  --time-limit S      stop after S seconds of training (default: none)\n"
         "  --lr X              Adam learning rate (default 0.001)\n"
+        "  --lr-cosine         decay the rate to lr/100 along a cosine over --epochs\n"
+        "  --aug-gain DB       augmentation: random gain in +-DB per sequence (default 0)\n"
+        "  --aug-tilt DB       augmentation: random spectral tilt, +-DB/2 at the band edges\n"
+        "  --crop              augmentation: offline windows moved by up to +-seq-len/2\n"
         "  --dropout X         dropout on conv and GRU input (default 0.75)\n"
         "  --dropout-conv X, --dropout-gru X\n"
         "  --l1 X, --l2 X      ElasticNet on conv weights (default 0.1, 0.001)\n"
         "  --act-l1 X, --act-l2 X  ElasticNet on conv activity (default 0.1, 0.001)\n"
         "  --filters N, --dense N, --gru N, --maxout-k N  (default 8, 8, 8, 4)\n"
         "  --seed N            (default 1)\n"
+        "  --trained-on TEXT   the data, for the metadata (default: the data's paths)\n"
+        "eval:\n"
+        "  --model FILE        the weight file\n"
+        "  --set NAME          train, val, test or all (default test, or all without a split)\n"
+        "  --format text|json  (default text)\n"
+        "  --no-baselines      without the training-mean and ridge baselines (which need\n"
+        "                      a split with training songs)\n"
+        "labels:\n"
+        "  --4q DIR            the 4Q dataset: panda_dataset_taffc_annotations.csv (quadrants),\n"
+        "                      panda_dataset_taffc_metadata.csv (tags), warriner-moods.csv\n"
+        "  --quadrants FILE, --metadata FILE, --norms FILE   the three files one by one\n"
+        "  --out FILE          (default: standard output)\n"
         "common:\n"
         "  --threads N         (default: all cores)\n"
-        "  --set NAME          eval: train, val, test or all (default test, or all without a "
-        "split)\n"
         "  --quiet             no progress output\n"
         "  --help              this text\n"
         "See README.md, section Training (data layout, split file, alignment, every flag).\n");
 }
 
+/* ---- options ---- */
+
+typedef struct {
+    const char *data, *audio, *aro, *val, *labels, *split, *cache, *model, *set, *out, *last,
+        *state, *format, *q4, *quadrants, *metadata, *norms, *trained_on;
+    int no_cache, quiet, n_mels, n_fft, no_baselines;
+    double warmup;
+    ttrain_opts t;
+} opts;
+
+typedef enum { T_STR, T_FLAG, T_INT, T_U64, T_NUM, T_NUM2, T_KIND } otype;
+
+typedef struct {
+    const char *name;
+    otype type;
+    void *dst, *dst2; /* dst2: T_NUM2 sets two values (--dropout) */
+    double lo, hi;
+} optdef;
+
 /* A number for flag --name in [lo, hi]; integer flags take integers only
  * (strtoll, so --seed keeps all its digits). Errors name the flag. */
-static int parse_num(const char *name, const char *s, int integer, double lo, double hi,
-                     double *out, long long *iout)
+static int parse_num(const optdef *d, const char *s)
 {
+    int integer = d->type == T_INT || d->type == T_U64;
     char *end;
     errno = 0;
     long long iv = integer ? strtoll(s, &end, 10) : 0;
     double v = integer ? (double)iv : strtod(s, &end);
-    if (!*s || *end || errno || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "valar-train: --%s: '%s' is not %s in [%.15g, %.15g]\n", name, s,
-                integer ? "an integer" : "a number", lo, hi);
+    if (!*s || *end || errno || !(v >= d->lo && v <= d->hi)) {
+        fprintf(stderr, "valar-train: --%s: '%s' is not %s in [%.15g, %.15g]\n", d->name, s,
+                integer ? "an integer" : "a number", d->lo, d->hi);
         return -1;
     }
-    *out = v;
-    *iout = iv;
+    if (d->type == T_INT)
+        *(int *)d->dst = (int)iv;
+    else if (d->type == T_U64)
+        *(uint64_t *)d->dst = (uint64_t)iv;
+    else {
+        *(double *)d->dst = v;
+        if (d->dst2)
+            *(double *)d->dst2 = v;
+    }
     return 0;
 }
+
+static int set_opt(const optdef *d, const char *arg)
+{
+    switch (d->type) {
+    case T_STR:
+        *(const char **)d->dst = arg;
+        return 0;
+    case T_FLAG:
+        *(int *)d->dst = 1;
+        return 0;
+    case T_KIND:
+        if (strcmp(arg, "offline") && strcmp(arg, "streaming")) {
+            fprintf(stderr, "valar-train: --kind must be offline or streaming\n");
+            return -1;
+        }
+        *(int *)d->dst = !strcmp(arg, "streaming");
+        return 0;
+    default:
+        return parse_num(d, arg);
+    }
+}
+
+/* Parses argv[2..] into o. 0, 1 after --help, or -1 (usage error, said). */
+static int parse(int argc, char **argv, opts *o)
+{
+    ttrain_opts *t = &o->t;
+    const optdef defs[] = {
+        {"data", T_STR, &o->data, NULL, 0, 0},
+        {"audio", T_STR, &o->audio, NULL, 0, 0},
+        {"arousal", T_STR, &o->aro, NULL, 0, 0},
+        {"valence", T_STR, &o->val, NULL, 0, 0},
+        {"labels", T_STR, &o->labels, NULL, 0, 0},
+        {"warmup", T_NUM, &o->warmup, NULL, 0, 3600},
+        {"split", T_STR, &o->split, NULL, 0, 0},
+        {"cache", T_STR, &o->cache, NULL, 0, 0},
+        {"no-cache", T_FLAG, &o->no_cache, NULL, 0, 0},
+        {"n-mels", T_INT, &o->n_mels, NULL, 1, 512},
+        {"n-fft", T_INT, &o->n_fft, NULL, 2, 65536},
+        {"kind", T_KIND, &t->kind, NULL, 0, 0},
+        {"joint", T_FLAG, &t->joint, NULL, 0, 0},
+        {"out", T_STR, &o->out, NULL, 0, 0},
+        {"last", T_STR, &o->last, NULL, 0, 0},
+        {"state", T_STR, &o->state, NULL, 0, 0},
+        {"resume", T_FLAG, &t->resume, NULL, 0, 0},
+        {"seq-len", T_INT, &t->seq_len, NULL, 1, 10000},
+        {"batch", T_INT, &t->batch, NULL, 1, 256},
+        {"epochs", T_INT, &t->epochs, NULL, 0, 1e6},
+        {"patience", T_INT, &t->patience, NULL, 0, 1e6},
+        {"time-limit", T_NUM, &t->time_limit, NULL, 0, 1e9},
+        {"lr", T_NUM, &t->lr, NULL, 1e-9, 10},
+        {"lr-cosine", T_FLAG, &t->lr_cosine, NULL, 0, 0},
+        {"aug-gain", T_NUM, &t->aug_gain_db, NULL, 0, 40},
+        {"aug-tilt", T_NUM, &t->aug_tilt_db, NULL, 0, 40},
+        {"crop", T_FLAG, &t->crop, NULL, 0, 0},
+        {"dropout", T_NUM2, &t->reg.drop_conv, &t->reg.drop_gru, 0, 0.99},
+        {"dropout-conv", T_NUM, &t->reg.drop_conv, NULL, 0, 0.99},
+        {"dropout-gru", T_NUM, &t->reg.drop_gru, NULL, 0, 0.99},
+        {"l1", T_NUM, &t->reg.l1, NULL, 0, 100},
+        {"l2", T_NUM, &t->reg.l2, NULL, 0, 100},
+        {"act-l1", T_NUM, &t->reg.act_l1, NULL, 0, 100},
+        {"act-l2", T_NUM, &t->reg.act_l2, NULL, 0, 100},
+        {"filters", T_INT, &t->C, NULL, 1, 64},
+        {"dense", T_INT, &t->D, NULL, 1, 1024},
+        {"gru", T_INT, &t->H, NULL, 1, 64},
+        {"maxout-k", T_INT, &t->K, NULL, 1, 64},
+        {"seed", T_U64, &t->seed, NULL, 0, 1e18},
+        {"trained-on", T_STR, &o->trained_on, NULL, 0, 0},
+        {"threads", T_INT, &t->threads, NULL, 1, 1024},
+        {"set", T_STR, &o->set, NULL, 0, 0},
+        {"quiet", T_FLAG, &o->quiet, NULL, 0, 0},
+        {"model", T_STR, &o->model, NULL, 0, 0},
+        {"format", T_STR, &o->format, NULL, 0, 0},
+        {"no-baselines", T_FLAG, &o->no_baselines, NULL, 0, 0},
+        {"4q", T_STR, &o->q4, NULL, 0, 0},
+        {"quadrants", T_STR, &o->quadrants, NULL, 0, 0},
+        {"metadata", T_STR, &o->metadata, NULL, 0, 0},
+        {"norms", T_STR, &o->norms, NULL, 0, 0},
+        {"help", T_FLAG, NULL, NULL, 0, 0},
+    };
+    enum { N = sizeof defs / sizeof defs[0] };
+    struct option lo[N + 1];
+    for (int i = 0; i < N; i++)
+        lo[i] = (struct option){defs[i].name, defs[i].type != T_FLAG, NULL, 256 + i};
+    lo[N] = (struct option){0, 0, 0, 0};
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (c < 256 || c >= 256 + N) {
+            usage(stderr);
+            return -1;
+        }
+        const optdef *d = &defs[c - 256];
+        if (!d->dst) { /* --help */
+            usage(stdout);
+            return 1;
+        }
+        if (set_opt(d, optarg))
+            return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "valar-train: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- helpers ---- */
 
 /* The folder of path (for checking that files can be created there). */
 static void dir_of(const char *path, char *dir, size_t len)
@@ -126,431 +282,331 @@ static const char *abs_path(const char *p, char *buf)
     return p && realpath(p, buf) ? buf : p;
 }
 
-int main(int argc, char **argv)
+/* Fills the data paths' defaults and checks the data options; the data
+ * options of o then describe d. 0 or -1 (said). */
+static int data_setup(opts *o, tdata_opts *d, char (*buf)[4096])
 {
-    if (argc < 2 || (strcmp(argv[1], "train") && strcmp(argv[1], "eval"))) {
-        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-            usage(stdout);
-            return 0;
-        }
-        usage(stderr);
-        return 2;
-    }
-    int is_train = !strcmp(argv[1], "train");
-    ttrain_opts o;
-    ttrain_defaults(&o);
-    const char *data = NULL, *audio = NULL, *aro = NULL, *val = NULL, *split = NULL;
-    const char *cache = NULL, *model = NULL, *set = NULL, *out = NULL, *last = NULL, *state = NULL;
-    int no_cache = 0, quiet = 0, n_mels = 64;
-    enum {
-        O_DATA = 256,
-        O_AUDIO,
-        O_ARO,
-        O_VAL,
-        O_SPLIT,
-        O_CACHE,
-        O_NOCACHE,
-        O_NMELS,
-        O_KIND,
-        O_JOINT,
-        O_OUT,
-        O_LAST,
-        O_STATE,
-        O_RESUME,
-        O_SEQ,
-        O_BATCH,
-        O_EPOCHS,
-        O_PAT,
-        O_TLIM,
-        O_LR,
-        O_DROP,
-        O_DROPC,
-        O_DROPG,
-        O_L1,
-        O_L2,
-        O_AL1,
-        O_AL2,
-        O_FILT,
-        O_DENSE,
-        O_GRU,
-        O_K,
-        O_SEED,
-        O_THREADS,
-        O_SET,
-        O_QUIET,
-        O_MODEL,
-        O_HELP
-    };
-    static const struct option lo[] = {{"data", 1, 0, O_DATA},
-                                       {"audio", 1, 0, O_AUDIO},
-                                       {"arousal", 1, 0, O_ARO},
-                                       {"valence", 1, 0, O_VAL},
-                                       {"split", 1, 0, O_SPLIT},
-                                       {"cache", 1, 0, O_CACHE},
-                                       {"no-cache", 0, 0, O_NOCACHE},
-                                       {"n-mels", 1, 0, O_NMELS},
-                                       {"kind", 1, 0, O_KIND},
-                                       {"joint", 0, 0, O_JOINT},
-                                       {"out", 1, 0, O_OUT},
-                                       {"last", 1, 0, O_LAST},
-                                       {"state", 1, 0, O_STATE},
-                                       {"resume", 0, 0, O_RESUME},
-                                       {"seq-len", 1, 0, O_SEQ},
-                                       {"batch", 1, 0, O_BATCH},
-                                       {"epochs", 1, 0, O_EPOCHS},
-                                       {"patience", 1, 0, O_PAT},
-                                       {"time-limit", 1, 0, O_TLIM},
-                                       {"lr", 1, 0, O_LR},
-                                       {"dropout", 1, 0, O_DROP},
-                                       {"dropout-conv", 1, 0, O_DROPC},
-                                       {"dropout-gru", 1, 0, O_DROPG},
-                                       {"l1", 1, 0, O_L1},
-                                       {"l2", 1, 0, O_L2},
-                                       {"act-l1", 1, 0, O_AL1},
-                                       {"act-l2", 1, 0, O_AL2},
-                                       {"filters", 1, 0, O_FILT},
-                                       {"dense", 1, 0, O_DENSE},
-                                       {"gru", 1, 0, O_GRU},
-                                       {"maxout-k", 1, 0, O_K},
-                                       {"seed", 1, 0, O_SEED},
-                                       {"threads", 1, 0, O_THREADS},
-                                       {"set", 1, 0, O_SET},
-                                       {"quiet", 0, 0, O_QUIET},
-                                       {"model", 1, 0, O_MODEL},
-                                       {"help", 0, 0, O_HELP},
-                                       {0, 0, 0, 0}};
-    int c, li = 0;
-    double v;
-    long long iv;
-    optind = 2;
-    /* INT: integer flags; NUM: real ones. The flag's name comes from the
-     * option table, so that the message names it whatever the spelling
-     * (--batch 300, --batch=300, --bat 300) */
-#define NUM(lo_, hi_)                                                                              \
-    do {                                                                                           \
-        if (parse_num(lo[li].name, optarg, 0, lo_, hi_, &v, &iv))                                  \
-            return 2;                                                                              \
-    } while (0)
-#define INT(lo_, hi_)                                                                              \
-    do {                                                                                           \
-        if (parse_num(lo[li].name, optarg, 1, lo_, hi_, &v, &iv))                                  \
-            return 2;                                                                              \
-    } while (0)
-    while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
-        switch (c) {
-        case O_DATA:
-            data = optarg;
-            break;
-        case O_AUDIO:
-            audio = optarg;
-            break;
-        case O_ARO:
-            aro = optarg;
-            break;
-        case O_VAL:
-            val = optarg;
-            break;
-        case O_SPLIT:
-            split = optarg;
-            break;
-        case O_CACHE:
-            cache = optarg;
-            break;
-        case O_NOCACHE:
-            no_cache = 1;
-            break;
-        case O_NMELS:
-            INT(1, 512);
-            n_mels = (int)v;
-            break;
-        case O_KIND:
-            if (!strcmp(optarg, "offline"))
-                o.kind = 0;
-            else if (!strcmp(optarg, "streaming"))
-                o.kind = 1;
-            else {
-                fprintf(stderr, "valar-train: --kind must be offline or streaming\n");
-                return 2;
-            }
-            break;
-        case O_JOINT:
-            o.joint = 1;
-            break;
-        case O_OUT:
-            out = optarg;
-            break;
-        case O_LAST:
-            last = optarg;
-            break;
-        case O_STATE:
-            state = optarg;
-            break;
-        case O_RESUME:
-            o.resume = 1;
-            break;
-        case O_SEQ:
-            INT(1, 10000);
-            o.seq_len = (int)v;
-            break;
-        case O_BATCH:
-            INT(1, 256);
-            o.batch = (int)v;
-            break;
-        case O_EPOCHS:
-            INT(0, 1e6);
-            o.epochs = (int)v;
-            break;
-        case O_PAT:
-            INT(0, 1e6);
-            o.patience = (int)v;
-            break;
-        case O_TLIM:
-            NUM(0, 1e9);
-            o.time_limit = v;
-            break;
-        case O_LR:
-            NUM(1e-9, 10);
-            o.lr = v;
-            break;
-        case O_DROP:
-            NUM(0, 0.99);
-            o.reg.drop_conv = o.reg.drop_gru = v;
-            break;
-        case O_DROPC:
-            NUM(0, 0.99);
-            o.reg.drop_conv = v;
-            break;
-        case O_DROPG:
-            NUM(0, 0.99);
-            o.reg.drop_gru = v;
-            break;
-        case O_L1:
-            NUM(0, 100);
-            o.reg.l1 = v;
-            break;
-        case O_L2:
-            NUM(0, 100);
-            o.reg.l2 = v;
-            break;
-        case O_AL1:
-            NUM(0, 100);
-            o.reg.act_l1 = v;
-            break;
-        case O_AL2:
-            NUM(0, 100);
-            o.reg.act_l2 = v;
-            break;
-        case O_FILT:
-            INT(1, 64);
-            o.C = (int)v;
-            break;
-        case O_DENSE:
-            INT(1, 1024);
-            o.D = (int)v;
-            break;
-        case O_GRU:
-            INT(1, 64);
-            o.H = (int)v;
-            break;
-        case O_K:
-            INT(1, 64);
-            o.K = (int)v;
-            break;
-        case O_SEED:
-            INT(0, 1e18);
-            o.seed = (uint64_t)iv;
-            break;
-        case O_THREADS:
-            INT(1, 1024);
-            o.threads = (int)v;
-            break;
-        case O_SET:
-            set = optarg;
-            break;
-        case O_QUIET:
-            quiet = 1;
-            break;
-        case O_MODEL:
-            model = optarg;
-            break;
-        case O_HELP:
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-#undef NUM
-#undef INT
-    if (optind < argc) {
-        fprintf(stderr, "valar-train: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    if (!data && !(audio && aro && val)) {
+    if (!o->data && !(o->audio && ((o->aro && o->val) || o->labels))) {
         fprintf(stderr, "valar-train: --data DIR is required\n");
-        return 2;
+        return -1;
     }
-    if (is_train && !out) {
-        fprintf(stderr, "valar-train: train needs --out FILE\n");
-        return 2;
+    if (o->labels && (o->aro || o->val)) {
+        fprintf(stderr, "valar-train: --labels replaces --arousal and --valence: give one or "
+                        "the other\n");
+        return -1;
     }
-    if (!is_train && !model) {
-        fprintf(stderr, "valar-train: eval needs --model FILE\n");
-        return 2;
-    }
-    if (set && strcmp(set, "train") && strcmp(set, "val") && strcmp(set, "test") &&
-        strcmp(set, "all")) {
-        fprintf(stderr, "valar-train: --set must be train, val, test or all\n");
-        return 2;
-    }
-    char p_aro[4096], p_val[4096], p_cache[4096], p_last[4096], p_state[4096];
-    if (!aro)
-        snprintf(p_aro, sizeof p_aro, "%s/arousal.csv", data), aro = p_aro;
-    if (!val)
-        snprintf(p_val, sizeof p_val, "%s/valence.csv", data), val = p_val;
-    if (!audio)
-        audio = data;
-    if (!cache && !no_cache)
-        snprintf(p_cache, sizeof p_cache, "%s/valar-features.cache", data ? data : audio),
-            cache = p_cache;
-    if (no_cache)
-        cache = NULL;
-
-    char msg[5000] = "";
-    if (is_train) {
-        if (!last) {
-            const char *ext = strstr(out, ".safetensors");
-            int stem = ext && ext[12] == 0 ? (int)(ext - out) : (int)strlen(out);
-            snprintf(p_last, sizeof p_last, "%.*s.last.safetensors", stem, out);
-            last = p_last;
-        }
-        if (!state)
-            snprintf(p_state, sizeof p_state, "%s.state", out), state = p_state;
-        if (check_writable(out, "the weights (--out)", msg, sizeof msg) ||
-            check_writable(last, "the last-epoch weights (--last)", msg, sizeof msg) ||
-            check_writable(state, "the resume state (--state)", msg, sizeof msg)) {
-            fprintf(stderr, "valar-train: %s\n", msg);
-            return 1;
-        }
-    }
+    if (!o->labels && !o->aro)
+        snprintf(buf[0], sizeof buf[0], "%s/arousal.csv", o->data), o->aro = buf[0];
+    if (!o->labels && !o->val)
+        snprintf(buf[1], sizeof buf[1], "%s/valence.csv", o->data), o->val = buf[1];
+    if (!o->audio)
+        o->audio = o->data;
+    if (!o->cache && !o->no_cache)
+        snprintf(buf[2], sizeof buf[2], "%s/valar-features.cache", o->data ? o->data : o->audio),
+            o->cache = buf[2];
+    if (o->no_cache)
+        o->cache = NULL;
     /* a cache that cannot be written only costs time: warn, and when there
      * is none to read either, do without (an existing cache in a read-only
      * folder is still used) */
     struct stat cst;
-    if (cache && stat(cache, &cst) != 0 &&
-        check_writable(cache, "the feature cache (--cache)", msg, sizeof msg)) {
+    char msg[5000];
+    if (o->cache && stat(o->cache, &cst) != 0 &&
+        check_writable(o->cache, "the feature cache (--cache)", msg, sizeof msg)) {
         fprintf(stderr, "valar-train: warning: %s; features will not be cached\n", msg);
-        cache = NULL;
+        o->cache = NULL;
     }
-    melspec_config fc;
-    melspec_config_default(&fc);
-    fc.n_mels = n_mels;
-    weights *mw = NULL;
+    *d = (tdata_opts){.audio_dir = o->audio,
+                      .arousal_csv = o->aro,
+                      .valence_csv = o->val,
+                      .labels = o->labels,
+                      .warmup_s = o->warmup,
+                      .split = o->split,
+                      .cache = o->cache,
+                      .threads = o->t.threads,
+                      .progress = !o->quiet && isatty(2)};
+    return 0;
+}
+
+/* ---- valar-train labels ---- */
+
+static int cmd_labels(opts *o)
+{
+    char q[4096], m[4096], n[4096], msg[5000];
+    tlabels_opts l = {o->quadrants, o->metadata, o->norms, o->out};
+    if (o->q4) {
+        snprintf(q, sizeof q, "%s/panda_dataset_taffc_annotations.csv", o->q4);
+        snprintf(m, sizeof m, "%s/panda_dataset_taffc_metadata.csv", o->q4);
+        snprintf(n, sizeof n, "%s/warriner-moods.csv", o->q4);
+        l.quadrants = l.quadrants ? l.quadrants : q;
+        l.metadata = l.metadata ? l.metadata : m;
+        l.norms = l.norms ? l.norms : n;
+    }
+    if (!l.quadrants || !l.metadata || !l.norms) {
+        fprintf(stderr, "valar-train: labels needs --4q DIR (or --quadrants, --metadata and "
+                        "--norms)\n");
+        return 2;
+    }
+    if (l.out && check_writable(l.out, "the labels (--out)", msg, sizeof msg)) {
+        fprintf(stderr, "valar-train: %s\n", msg);
+        return 1;
+    }
+    int n_songs = tlabels_make(&l, msg, sizeof msg);
+    if (n_songs < 0) {
+        fprintf(stderr, "valar-train: %s\n", msg);
+        return 1;
+    }
+    if (!o->quiet && l.out)
+        fprintf(stderr, "valar-train: labels of %d songs in %s\n", n_songs, l.out);
+    return 0;
+}
+
+/* ---- valar-train eval ---- */
+
+/* The model (validated exactly as valar analyze does: format, version,
+ * every shape) as the trainer's network, and its feature config and
+ * seq_len. 0 or -1 (said). */
+static int load_model(const char *path, tnet **net, melspec_config *fc, int *seq_len)
+{
+    char msg[5000];
+    weights *w = NULL;
+    crnn *check = NULL;
+    if (weights_load(path, &w, msg, sizeof msg)) {
+        fprintf(stderr, "valar-train: %s\n", msg);
+        return -1;
+    }
+    int bad = crnn_create(w, &check, msg, sizeof msg);
+    crnn_destroy(check);
+    if (bad || melspec_config_read(fc, w, msg, sizeof msg) ||
+        tnet_from_weights(w, net, msg, sizeof msg)) {
+        fprintf(stderr, "valar-train: %s: %s\n", path, msg);
+        weights_destroy(w);
+        return -1;
+    }
+    /* crnn_create checked seq_len */
+    const char *sl = weights_meta(w, "seq_len");
+    *seq_len = sl ? atoi(sl) : 0;
+    weights_destroy(w);
+    return 0;
+}
+
+/* Metrics of the model and the baselines (sets[0] = the evaluated set,
+ * [1] train, [2] val; with n_sets 1, no baselines). Returns the number of
+ * rows in m, or -1. */
+static int eval_rows(const tnet *net, int seq, const tset *sets, int n_sets, int threads,
+                     tmetrics *m, double *lambda)
+{
+    if (teval_run(net, &sets[0], seq, threads, &m[0]))
+        return -1;
+    if (n_sets == 1)
+        return 1;
+    const tset *tr = &sets[1], *va = sets[2].n ? &sets[2] : &sets[1];
+    float **pred = teval_alloc(&sets[0]);
+    if (!pred)
+        return -1;
+    teval_mean_baseline(tr, &sets[0], pred);
+    teval_metrics(&sets[0], pred, &m[1]);
+    int err = teval_ridge_baseline(tr, va, &sets[0], pred, lambda);
+    if (!err)
+        teval_metrics(&sets[0], pred, &m[2]);
+    teval_free(&sets[0], pred);
+    return err ? -1 : 3;
+}
+
+static int cmd_eval(opts *o)
+{
+    char buf[3][4096], msg[5000];
+    tdata_opts d;
     tnet *net = NULL;
-    if (!is_train) {
-        if (weights_load(model, &mw, msg, sizeof msg)) {
-            fprintf(stderr, "valar-train: %s\n", msg);
-            return 1;
-        }
-        /* crnn_create validates the file exactly as valar analyze does
-         * (format, version, every shape); eval then runs the trainer's own
-         * forward pass, which gives the same outputs (test train-parity) */
-        crnn *check = NULL;
-        int bad = crnn_create(mw, &check, msg, sizeof msg);
-        crnn_destroy(check);
-        if (bad || melspec_config_read(&fc, mw, msg, sizeof msg) ||
-            tnet_from_weights(mw, &net, msg, sizeof msg)) {
-            fprintf(stderr, "valar-train: %s: %s\n", model, msg);
-            weights_destroy(mw);
-            return 1;
-        }
+    melspec_config fc;
+    int seq = 0;
+    const char *fmt = o->format ? o->format : "text";
+    if (!o->model) {
+        fprintf(stderr, "valar-train: eval needs --model FILE\n");
+        return 2;
     }
-    if (melspec_config_check(&fc, msg, sizeof msg)) {
-        fprintf(stderr, "valar-train: feature config: %s\n", msg);
-        weights_destroy(mw);
+    if (strcmp(fmt, "text") && strcmp(fmt, "json")) {
+        fprintf(stderr, "valar-train: --format must be text or json\n");
+        return 2;
+    }
+    if (data_setup(o, &d, buf))
+        return 2;
+    if (load_model(o->model, &net, &fc, &seq))
+        return 1;
+    const char *names[3] = {o->set ? o->set : o->split ? "test" : "all", "train", "val"};
+    int n_sets = o->split && !o->no_baselines ? 3 : 1, rc = 1;
+    tset sets[3];
+    if (tdata_load(&d, names, n_sets, &fc, sets, msg, sizeof msg)) {
+        fprintf(stderr, "valar-train: %s\n", msg);
         tnet_destroy(net);
         return 1;
     }
-    tdata_opts d = {audio, aro, val, split, cache, o.threads, !quiet && isatty(2)};
-    int rc = 0;
-    if (!is_train) {
-        const char *sname = set ? set : split ? "test" : "all";
-        tset ts;
-        if (tdata_load(&d, sname, &fc, &ts, msg, sizeof msg)) {
-            fprintf(stderr, "valar-train: %s\n", msg);
-            rc = 1;
-        } else if (ts.n == 0) {
-            fprintf(stderr, "valar-train: set %s has no songs\n", sname);
-            rc = 1;
-        } else {
-            const char *sl = weights_meta(mw, "seq_len");
-            int seq = sl ? atoi(sl) : 0;
-            tmetrics m;
-            if (ttrain_eval(net, &ts, seq, o.threads, &m)) {
-                fprintf(stderr, "valar-train: out of memory\n");
-                rc = 1;
-            } else {
-                char title[4400];
-                snprintf(title, sizeof title, "%s on set %s (%s%s)", model, sname,
-                         net->d.kind ? "streaming, stepped over whole songs"
-                                     : "offline, windows of seq_len ",
-                         net->d.kind ? "" : (sl ? sl : "0 = whole song"));
-                tmetrics_print(stdout, title, &m);
-            }
-            tset_free(&ts);
+    tmetrics m[3];
+    double lambda = 0;
+    int rows = 0;
+    if (sets[0].n == 0)
+        fprintf(stderr, "valar-train: set %s has no songs\n", names[0]);
+    else if (n_sets == 3 && sets[1].n == 0)
+        fprintf(stderr, "valar-train: the split has no training songs for the baselines "
+                        "(--no-baselines evaluates the model alone)\n");
+    else if ((rows = eval_rows(net, seq, sets, n_sets, o->t.threads, m, &lambda)) < 0)
+        fprintf(stderr, "valar-train: out of memory\n");
+    else
+        rc = 0;
+    if (!rc) {
+        const char *rn[3] = {o->model, "baseline: training mean", "baseline: ridge, log-mel stats"};
+        if (!strcmp(fmt, "json"))
+            rc = tmetrics_json(stdout, names[0], rn, m, rows) ? 1 : 0;
+        else {
+            char title[4400], how[64] = "streaming, stepped over whole songs";
+            if (!net->d.kind)
+                snprintf(how, sizeof how, "offline, windows of seq_len %d%s", seq,
+                         seq ? "" : " = whole song");
+            snprintf(title, sizeof title, "%s on set %s (%s)", o->model, names[0], how);
+            tmetrics_print(stdout, title, &m[0]);
+            rn[0] = "this model";
+            printf("\n");
+            tmetrics_table(stdout, rn, m, rows);
+            if (rows == 3)
+                printf("\nridge penalty %g, chosen on set %s\n", lambda,
+                       sets[2].n ? "val" : "train");
         }
-        tnet_destroy(net);
-        weights_destroy(mw);
-        return rc;
     }
+    for (int s = 0; s < n_sets; s++)
+        tset_free(&sets[s]);
+    tnet_destroy(net);
+    return rc;
+}
 
-    if (o.seq_len != 10 && o.seq_len != 20 && o.seq_len != 30 && o.seq_len != 60)
+/* ---- valar-train train ---- */
+
+/* Output paths (--last, --state defaults) and their folders, checked
+ * before any work. 0 or -1 (said). */
+static int out_setup(opts *o, char *p_last, char *p_state, size_t len)
+{
+    char msg[5000];
+    if (!o->out) {
+        fprintf(stderr, "valar-train: train needs --out FILE\n");
+        return 2;
+    }
+    if (!o->last) {
+        const char *ext = strstr(o->out, ".safetensors");
+        int stem = ext && ext[12] == 0 ? (int)(ext - o->out) : (int)strlen(o->out);
+        snprintf(p_last, len, "%.*s.last.safetensors", stem, o->out);
+        o->last = p_last;
+    }
+    if (!o->state)
+        snprintf(p_state, len, "%s.state", o->out), o->state = p_state;
+    if (check_writable(o->out, "the weights (--out)", msg, sizeof msg) ||
+        check_writable(o->last, "the last-epoch weights (--last)", msg, sizeof msg) ||
+        check_writable(o->state, "the resume state (--state)", msg, sizeof msg)) {
+        fprintf(stderr, "valar-train: %s\n", msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* What the data was, as absolute paths (meaningful away from the folder
+ * the command ran in), for the metadata. */
+static void describe_data(const opts *o, char *on, size_t len)
+{
+    static char r_data[PATH_MAX], r_audio[PATH_MAX], r_a[PATH_MAX], r_v[PATH_MAX],
+        r_split[PATH_MAX];
+    const char *audio = abs_path(o->audio, r_audio);
+    int n = snprintf(on, len, "%s (audio %s, ", o->data ? abs_path(o->data, r_data) : audio,
+                     audio);
+    if (o->labels)
+        n += snprintf(on + n, len - (size_t)n, "song-level labels %s",
+                      abs_path(o->labels, r_a));
+    else
+        n += snprintf(on + n, len - (size_t)n, "annotations %s + %s", abs_path(o->aro, r_a),
+                      abs_path(o->val, r_v));
+    snprintf(on + n, len - (size_t)n, "%s%s)", o->split ? ", split " : "",
+             o->split ? abs_path(o->split, r_split) : "");
+}
+
+static int cmd_train(opts *o, int argc, char **argv)
+{
+    char buf[3][4096], p_last[4096], p_state[4096], msg[5000], args[4096] = "";
+    static char on[6 * PATH_MAX];
+    tdata_opts d;
+    int rc = out_setup(o, p_last, p_state, sizeof p_last);
+    if (rc)
+        return rc;
+    if (data_setup(o, &d, buf))
+        return 2;
+    melspec_config fc;
+    melspec_config_default(&fc);
+    fc.n_mels = o->n_mels;
+    if (o->n_fft)
+        fc.n_fft = o->n_fft;
+    if (melspec_config_check(&fc, msg, sizeof msg)) {
+        fprintf(stderr, "valar-train: feature config: %s\n", msg);
+        return 1;
+    }
+    ttrain_opts *t = &o->t;
+    if (t->seq_len != 10 && t->seq_len != 20 && t->seq_len != 30 && t->seq_len != 60)
         fprintf(stderr, "valar-train: note: --seq-len %d (the paper uses 10, 20, 30, 60)\n",
-                o.seq_len);
-    o.out = out;
-    o.last = last;
-    o.state = state;
-    o.log = quiet ? NULL : stderr;
-    char args[4096] = "";
+                t->seq_len);
+    t->out = o->out;
+    t->last = o->last;
+    t->state = o->state;
+    t->log = o->quiet ? NULL : stderr;
     for (int i = 1; i < argc; i++) {
         size_t l = strlen(args);
         snprintf(args + l, sizeof args - l, "%s%s", i > 1 ? " " : "", argv[i]);
     }
-    o.args = args;
-    /* provenance: absolute paths, which mean something away from the
-     * folder the command ran in */
-    static char r_data[PATH_MAX], r_audio[PATH_MAX], r_aro[PATH_MAX], r_val[PATH_MAX],
-        r_split[PATH_MAX], on[6 * PATH_MAX];
-    const char *a_audio = abs_path(audio, r_audio);
-    snprintf(on, sizeof on, "%s (audio %s, annotations %s + %s%s%s)",
-             data ? abs_path(data, r_data) : a_audio, a_audio, abs_path(aro, r_aro),
-             abs_path(val, r_val), split ? ", split " : "", split ? abs_path(split, r_split) : "");
-    o.trained_on = on;
-    tset tr, va;
-    if (tdata_load(&d, "train", &fc, &tr, msg, sizeof msg)) {
+    t->args = args;
+    describe_data(o, on, sizeof on);
+    t->trained_on = o->trained_on ? o->trained_on : on;
+    tset sets[2];
+    static const char *const names[2] = {"train", "val"};
+    if (tdata_load(&d, names, 2, &fc, sets, msg, sizeof msg)) {
         fprintf(stderr, "valar-train: %s\n", msg);
         return 1;
     }
-    if (tdata_load(&d, "val", &fc, &va, msg, sizeof msg)) {
-        fprintf(stderr, "valar-train: %s\n", msg);
-        tset_free(&tr);
-        return 1;
-    }
-    if (tr.n == 0) {
+    if (sets[0].n == 0) {
         fprintf(stderr, "valar-train: no training songs (check --split and the CSVs)\n");
         rc = 1;
     } else {
-        if (!quiet)
-            fprintf(stderr, "valar-train: %d training songs, %d validation songs%s\n", tr.n, va.n,
-                    va.n ? "" : " (validating on the training set)");
-        if (ttrain_run(&o, &tr, &va, &fc, NULL, msg, sizeof msg)) {
+        if (!o->quiet)
+            fprintf(stderr, "valar-train: %d training songs, %d validation songs%s\n",
+                    sets[0].n, sets[1].n, sets[1].n ? "" : " (validating on the training set)");
+        if (ttrain_run(t, &sets[0], &sets[1], &fc, NULL, msg, sizeof msg)) {
             fprintf(stderr, "valar-train: %s\n", msg);
             rc = 1;
-        } else if (!quiet)
-            fprintf(stderr, "valar-train: best weights in %s, last in %s\n", out, last);
+        } else if (!o->quiet)
+            fprintf(stderr, "valar-train: best weights in %s, last in %s\n", o->out, o->last);
     }
-    tset_free(&tr);
-    tset_free(&va);
+    tset_free(&sets[0]);
+    tset_free(&sets[1]);
     return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc >= 2 ? argv[1] : "";
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "labels")) {
+        usage(stderr);
+        return 2;
+    }
+    opts o = {.n_mels = 64};
+    ttrain_defaults(&o.t);
+    int p = parse(argc, argv, &o);
+    if (p)
+        return p > 0 ? 0 : 2;
+    if (o.set && strcmp(o.set, "train") && strcmp(o.set, "val") && strcmp(o.set, "test") &&
+        strcmp(o.set, "all")) {
+        fprintf(stderr, "valar-train: --set must be train, val, test or all\n");
+        return 2;
+    }
+    if (!strcmp(cmd, "labels"))
+        return cmd_labels(&o);
+    if (!strcmp(cmd, "eval"))
+        return cmd_eval(&o);
+    return cmd_train(&o, argc, argv);
 }

@@ -1,5 +1,6 @@
 #include "tdata.h"
 #include "offline.h"
+#include "tcsv.h"
 #include "tfile.h"
 #include "tpool.h"
 
@@ -46,45 +47,6 @@ static char *read_text(const char *path, char *msg, size_t msglen)
     return buf;
 }
 
-/* Trims spaces and one level of double quotes in place. */
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = 0;
-    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
-        s[n - 1] = 0;
-        s++;
-    }
-    return s;
-}
-
-/* Splits a line at commas in place; returns the number of cells. */
-static int split_cells(char *line, char ***cells, int *cap)
-{
-    int n = 0;
-    for (char *p = line;;) {
-        if (n == *cap) {
-            int nc = *cap ? *cap * 2 : 64;
-            char **c = realloc(*cells, sizeof(char *) * (size_t)nc);
-            if (!c)
-                return -1;
-            *cells = c;
-            *cap = nc;
-        }
-        char *comma = strchr(p, ',');
-        if (comma)
-            *comma = 0;
-        (*cells)[n++] = trim(p);
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    return n;
-}
-
 /* ---- CSV ---- */
 
 /* A wide annotation CSV. */
@@ -93,7 +55,7 @@ typedef struct {
     int *ms;        /* ncol: start of each column's segment, ms */
     char (*id)[64]; /* nrow */
     float *v;       /* nrow x ncol, NAN = blank */
-} tcsv;
+} twide;
 
 /* A split file's items. */
 typedef struct {
@@ -106,7 +68,7 @@ typedef struct {
     } * items;
 } tsplit;
 
-static void tcsv_free(tcsv *c)
+static void wide_free(twide *c)
 {
     free(c->ms);
     free(c->id);
@@ -114,119 +76,107 @@ static void tcsv_free(tcsv *c)
     memset(c, 0, sizeof *c);
 }
 
-static int tcsv_read(const char *path, tcsv *c, char *msg, size_t msglen)
+/* Row callback of wide_read. */
+typedef struct {
+    twide *c;
+    const char *path;
+    int rowcap;
+} wide_ctx;
+
+static int wide_header(twide *c, char **cells, int n, const char *path, int line, char *msg,
+                       size_t msglen)
+{
+    while (n > 1 && !*cells[n - 1])
+        n--; /* trailing empty header cells */
+    c->ncol = n - 1;
+    if (c->ncol < 1) {
+        snprintf(msg, msglen, "%s:%d: header has no sample_<ms>ms columns", path, line);
+        return -1;
+    }
+    if (!(c->ms = malloc(sizeof(int) * (size_t)c->ncol))) {
+        snprintf(msg, msglen, "%s: out of memory", path);
+        return -1;
+    }
+    for (int j = 0; j < c->ncol; j++) {
+        int ms = -1, used = 0;
+        if (sscanf(cells[j + 1], "sample_%dms%n", &ms, &used) != 1 || cells[j + 1][used] ||
+            ms < 0 || ms % 500) {
+            snprintf(msg, msglen,
+                     "%s:%d: column %d header '%s' is not sample_<ms>ms with ms a multiple of 500",
+                     path, line, j + 2, cells[j + 1]);
+            return -1;
+        }
+        c->ms[j] = ms;
+    }
+    return 0;
+}
+
+static int wide_row(void *ctx, char **cells, int n, int line, char *msg, size_t msglen)
+{
+    wide_ctx *w = ctx;
+    twide *c = w->c;
+    const char *path = w->path;
+    if (!c->ms)
+        return wide_header(c, cells, n, path, line, msg, msglen);
+    while (n > c->ncol + 1 && !*cells[n - 1])
+        n--;
+    if (n > c->ncol + 1) {
+        snprintf(msg, msglen, "%s:%d: %d cells, but the header has %d", path, line, n,
+                 c->ncol + 1);
+        return -1;
+    }
+    if (!*cells[0] || strlen(cells[0]) >= 64) {
+        snprintf(msg, msglen, "%s:%d: missing or too long song id", path, line);
+        return -1;
+    }
+    for (int i = 0; i < c->nrow; i++)
+        if (!strcmp(c->id[i], cells[0])) {
+            snprintf(msg, msglen, "%s:%d: song id %s appears twice", path, line, cells[0]);
+            return -1;
+        }
+    if (c->nrow == w->rowcap) {
+        w->rowcap = w->rowcap ? w->rowcap * 2 : 256;
+        void *ni = realloc(c->id, sizeof *c->id * (size_t)w->rowcap);
+        if (ni)
+            c->id = ni;
+        void *nv = realloc(c->v, sizeof(float) * (size_t)w->rowcap * c->ncol);
+        if (nv)
+            c->v = nv;
+        if (!ni || !nv) {
+            snprintf(msg, msglen, "%s: out of memory", path);
+            return -1;
+        }
+    }
+    snprintf(c->id[c->nrow], 64, "%s", cells[0]);
+    float *row = c->v + (size_t)c->nrow * c->ncol;
+    for (int j = 0; j < c->ncol; j++) {
+        row[j] = NAN;
+        if (j + 1 >= n || !*cells[j + 1])
+            continue;
+        char *end;
+        double v = strtod(cells[j + 1], &end);
+        if (*end || !isfinite(v)) {
+            snprintf(msg, msglen, "%s:%d: column %d: '%s' is not a number", path, line, j + 2,
+                     cells[j + 1]);
+            return -1;
+        }
+        row[j] = (float)v;
+    }
+    c->nrow++;
+    return 0;
+}
+
+static int wide_read(const char *path, twide *c, char *msg, size_t msglen)
 {
     memset(c, 0, sizeof *c);
-    char *buf = read_text(path, msg, msglen);
-    if (!buf)
-        return -1;
-    char **cells = NULL;
-    int cap = 0, rowcap = 0, lineno = 0, err = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(buf, "\n", &save); line && !err;
-         line = strtok_r(NULL, "\n", &save)) {
-        lineno++;
-        size_t ll = strlen(line);
-        if (ll && line[ll - 1] == '\r')
-            line[--ll] = 0;
-        if (!*trim(line))
-            continue;
-        int n = split_cells(line, &cells, &cap);
-        if (n < 0) {
-            snprintf(msg, msglen, "%s: out of memory", path);
-            err = -1;
-            break;
-        }
-        if (!c->ms) { /* header */
-            while (n > 1 && !*cells[n - 1])
-                n--; /* trailing empty header cells */
-            c->ncol = n - 1;
-            if (c->ncol < 1) {
-                snprintf(msg, msglen, "%s:%d: header has no sample_<ms>ms columns", path, lineno);
-                err = -1;
-                break;
-            }
-            c->ms = malloc(sizeof(int) * (size_t)c->ncol);
-            if (!c->ms) {
-                err = -1;
-                snprintf(msg, msglen, "%s: out of memory", path);
-                break;
-            }
-            for (int j = 0; j < c->ncol; j++) {
-                int ms = -1, used = 0;
-                if (sscanf(cells[j + 1], "sample_%dms%n", &ms, &used) != 1 || cells[j + 1][used] ||
-                    ms < 0 || ms % 500) {
-                    snprintf(msg, msglen,
-                             "%s:%d: column %d header '%s' is not sample_<ms>ms with ms a "
-                             "multiple of 500",
-                             path, lineno, j + 2, cells[j + 1]);
-                    err = -1;
-                    break;
-                }
-                c->ms[j] = ms;
-            }
-            continue;
-        }
-        while (n > c->ncol + 1 && !*cells[n - 1])
-            n--;
-        if (n > c->ncol + 1) {
-            snprintf(msg, msglen, "%s:%d: %d cells, but the header has %d", path, lineno, n,
-                     c->ncol + 1);
-            err = -1;
-            break;
-        }
-        if (!*cells[0] || strlen(cells[0]) >= 64) {
-            snprintf(msg, msglen, "%s:%d: missing or too long song id", path, lineno);
-            err = -1;
-            break;
-        }
-        for (int i = 0; i < c->nrow; i++)
-            if (!strcmp(c->id[i], cells[0])) {
-                snprintf(msg, msglen, "%s:%d: song id %s appears twice", path, lineno, cells[0]);
-                err = -1;
-            }
-        if (err)
-            break;
-        if (c->nrow == rowcap) {
-            rowcap = rowcap ? rowcap * 2 : 256;
-            void *ni = realloc(c->id, sizeof *c->id * (size_t)rowcap);
-            if (ni)
-                c->id = ni;
-            void *nv = realloc(c->v, sizeof(float) * (size_t)rowcap * c->ncol);
-            if (nv)
-                c->v = nv;
-            if (!ni || !nv) {
-                snprintf(msg, msglen, "%s: out of memory", path);
-                err = -1;
-                break;
-            }
-        }
-        snprintf(c->id[c->nrow], 64, "%s", cells[0]);
-        float *row = c->v + (size_t)c->nrow * c->ncol;
-        for (int j = 0; j < c->ncol; j++) {
-            row[j] = NAN;
-            if (j + 1 >= n || !*cells[j + 1])
-                continue;
-            char *end;
-            double v = strtod(cells[j + 1], &end);
-            if (*end || !isfinite(v)) {
-                snprintf(msg, msglen, "%s:%d: column %d: '%s' is not a number", path, lineno, j + 2,
-                         cells[j + 1]);
-                err = -1;
-                break;
-            }
-            row[j] = (float)v;
-        }
-        c->nrow++;
-    }
-    free(cells);
-    free(buf);
+    wide_ctx w = {c, path, 0};
+    int err = tcsv_each(path, wide_row, &w, msg, msglen);
     if (!err && !c->ms) {
         snprintf(msg, msglen, "%s: empty file (no header)", path);
         err = -1;
     }
     if (err)
-        tcsv_free(c);
+        wide_free(c);
     return err;
 }
 
@@ -548,7 +498,7 @@ static const char *find_audio(const char *dir, const char *id, char *path, size_
     return NULL;
 }
 
-static int col_of(const tcsv *c, int ms)
+static int col_of(const twide *c, int ms)
 {
     for (int j = 0; j < c->ncol; j++)
         if (c->ms[j] == ms)
@@ -556,7 +506,7 @@ static int col_of(const tcsv *c, int ms)
     return -1;
 }
 
-static int row_of(const tcsv *c, const char *id)
+static int row_of(const twide *c, const char *id)
 {
     for (int i = 0; i < c->nrow; i++)
         if (!strcmp(c->id[i], id))
@@ -564,82 +514,232 @@ static int row_of(const tcsv *c, const char *id)
     return -1;
 }
 
-int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, tset *out, char *msg,
-               size_t msglen)
+/* ---- song-level labels ---- */
+
+/* A labels file: song_id,arousal,valence[,quadrant]. */
+typedef struct {
+    int n, cap;
+    struct tlabel {
+        char id[64];
+        float a, v;
+        int quad; /* 1..4, 0: not given */
+    } * l;
+    const char *path;
+} tlabels;
+
+static int labels_row(void *ctx, char **cells, int n, int line, char *msg, size_t msglen)
 {
-    memset(out, 0, sizeof *out);
-    msg[0] = 0;
-    tcsv ca = {0}, cv = {0};
-    tsplit sp = {0};
-    cache c = {0};
-    int rc = -1, n = 0, nj = 0, *rows = NULL, *eidx = NULL, *jobs = NULL;
-    char(*paths)[4096] = NULL;
-    char(*errs)[512] = NULL;
+    tlabels *L = ctx;
+    if (line == 1 && n >= 3 && strcmp(cells[1], "arousal") == 0)
+        return 0; /* header */
+    if (n < 3 || n > 4) {
+        snprintf(msg, msglen, "%s:%d: %d cells; want song_id,arousal,valence[,quadrant]",
+                 L->path, line, n);
+        return -1;
+    }
+    if (!*cells[0] || strlen(cells[0]) >= 64) {
+        snprintf(msg, msglen, "%s:%d: missing or too long song id", L->path, line);
+        return -1;
+    }
+    for (int i = 0; i < L->n; i++)
+        if (!strcmp(L->l[i].id, cells[0])) {
+            snprintf(msg, msglen, "%s:%d: song id %s appears twice", L->path, line, cells[0]);
+            return -1;
+        }
+    double a, v;
+    if (tcsv_number(cells[1], -1, 1, L->path, line, 2, "arousal", &a, msg, msglen) ||
+        tcsv_number(cells[2], -1, 1, L->path, line, 3, "valence", &v, msg, msglen))
+        return -1;
+    int q = 0;
+    if (n == 4) {
+        const char *c = cells[3] + (cells[3][0] == 'Q' || cells[3][0] == 'q');
+        if (c[0] < '1' || c[0] > '4' || c[1]) {
+            snprintf(msg, msglen, "%s:%d: column 4 (quadrant): '%s' is not Q1, Q2, Q3 or Q4",
+                     L->path, line, cells[3]);
+            return -1;
+        }
+        q = c[0] - '0';
+    }
+    if (L->n == L->cap) {
+        int nc = L->cap ? 2 * L->cap : 256;
+        void *nl = realloc(L->l, sizeof *L->l * (size_t)nc);
+        if (!nl) {
+            snprintf(msg, msglen, "%s: out of memory", L->path);
+            return -1;
+        }
+        L->l = nl;
+        L->cap = nc;
+    }
+    struct tlabel *e = &L->l[L->n++];
+    snprintf(e->id, sizeof e->id, "%s", cells[0]);
+    e->a = (float)a;
+    e->v = (float)v;
+    e->quad = q;
+    return 0;
+}
+
+/* ---- annotations: dynamic (two wide CSVs) or song-level (labels) ---- */
+
+typedef struct {
+    const tdata_opts *o;
+    twide a, v;   /* dynamic */
+    tlabels lab;  /* song-level */
+    int is_static;
+} tann;
+
+static void ann_free(tann *an)
+{
+    wide_free(&an->a);
+    wide_free(&an->v);
+    free(an->lab.l);
+    memset(an, 0, sizeof *an);
+}
+
+static int ann_read(const tdata_opts *o, tann *an, char *msg, size_t msglen)
+{
+    memset(an, 0, sizeof *an);
+    an->o = o;
+    if (o->labels) {
+        an->is_static = 1;
+        an->lab.path = o->labels;
+        if (tcsv_each(o->labels, labels_row, &an->lab, msg, msglen))
+            return -1;
+        if (an->lab.n == 0) {
+            snprintf(msg, msglen, "%s: no songs", o->labels);
+            return -1;
+        }
+        return 0;
+    }
+    return wide_read(o->arousal_csv, &an->a, msg, msglen) ||
+                   wide_read(o->valence_csv, &an->v, msg, msglen)
+               ? -1
+               : 0;
+}
+
+static int ann_count(const tann *an)
+{
+    return an->is_static ? an->lab.n : an->a.nrow;
+}
+
+static const char *ann_id(const tann *an, int i)
+{
+    return an->is_static ? an->lab.l[i].id : an->a.id[i];
+}
+
+static int ann_find(const tann *an, const char *id)
+{
+    for (int i = 0; i < ann_count(an); i++)
+        if (!strcmp(ann_id(an, i), id))
+            return i;
+    return -1;
+}
+
+/* Targets of song i (annotation index) for the T frames of g. Song-level
+ * labels hold for every frame from o->warmup_s on; the frames before are
+ * the model's context only (a streaming model starts from a zero state). */
+static void ann_fill(const tann *an, int i, int seg_ms, tsong *g)
+{
+    if (an->is_static) {
+        const struct tlabel *l = &an->lab.l[i];
+        int from = (int)ceil(an->o->warmup_s * 1000.0 / seg_ms - 1e-9);
+        g->quad = l->quad;
+        for (int t = from < 0 ? 0 : from; t < g->T; t++) {
+            g->tgt[t * 2] = l->a;
+            g->tgt[t * 2 + 1] = l->v;
+            g->lab[t] = 1;
+        }
+        return;
+    }
+    const twide *ca = &an->a, *cv = &an->v;
+    int rv = row_of(cv, ca->id[i]);
+    for (int j = 0; j < ca->ncol; j++) {
+        int ms = ca->ms[j], jv = col_of(cv, ms), t = ms / seg_ms;
+        if (ms % seg_ms || jv < 0 || t >= g->T)
+            continue;
+        float a = ca->v[(size_t)i * ca->ncol + j], v = cv->v[(size_t)rv * cv->ncol + jv];
+        if (isnan(a) || isnan(v))
+            continue;
+        g->tgt[t * 2] = a;
+        g->tgt[t * 2 + 1] = v;
+        g->lab[t] = 1;
+    }
+}
+
+/* The annotation indices of the songs of one set, in file order. Songs
+ * of a split set must be annotated (for both outputs); without a split,
+ * "train" (and "all") is every song annotated for both. */
+static int ann_select(const tann *an, const tsplit *sp, const char *set, int *rows, int *n,
+                      char *msg, size_t msglen)
+{
+    const tdata_opts *o = an->o;
+    *n = 0;
+    for (int i = 0; i < ann_count(an); i++) {
+        const char *id = ann_id(an, i);
+        int want = !strcmp(set, "all") || (!o->split ? !strcmp(set, "train")
+                                                      : tsplit_has(sp, set, id));
+        if (!want)
+            continue;
+        if (!an->is_static && row_of(&an->v, id) < 0) {
+            if (!o->split)
+                continue;
+            snprintf(msg, msglen, "%s: song %s (set %s) has no valence annotation",
+                     o->valence_csv, id, set);
+            return -1;
+        }
+        rows[(*n)++] = i;
+    }
+    /* ids named in the split without annotations are errors too */
+    for (int k = 0; o->split && k < sp->n; k++)
+        if (!strcmp(sp->items[k].set, set) && sp->items[k].lo[0] &&
+            ann_find(an, sp->items[k].lo) < 0) {
+            if (an->is_static)
+                snprintf(msg, msglen, "%s:%d: song %s of set %s is not in %s", o->split,
+                         sp->items[k].line, sp->items[k].lo, set, o->labels);
+            else
+                snprintf(msg, msglen, "%s: song %s of set %s has no arousal annotation in %s",
+                         o->split, sp->items[k].lo, set, o->arousal_csv);
+            return -1;
+        }
+    return 0;
+}
+
+/* ---- features for a list of songs ---- */
+
+/* The cache entry of every song (ids are unique, so each entry serves one
+ * song), recomputing missing or stale ones in parallel. eidx[k] receives
+ * song k's entry in c. */
+static int features(const tdata_opts *o, const melspec_config *fc, const char (*ids)[64], int n,
+                    cache *c, int *eidx, char *msg, size_t msglen)
+{
+    char(*paths)[4096] = malloc(sizeof *paths * (size_t)(n + 1));
+    char(*errs)[512] = calloc((size_t)n + 1, sizeof *errs);
+    int *jobs = malloc(sizeof(int) * (size_t)(n + 1)), nj = 0, rc = -1;
     xctx x = {0};
     pthread_mutex_init(&x.mu, NULL);
-    if (tcsv_read(o->arousal_csv, &ca, msg, msglen) || tcsv_read(o->valence_csv, &cv, msg, msglen))
-        goto done;
-    if (o->split && tsplit_read(o->split, &sp, msg, msglen))
-        goto done;
-    for (int i = 0; o->split && i < ca.nrow; i++)
-        if (tsplit_check_song(&sp, o->split, ca.id[i], msg, msglen))
-            goto done;
-    rows = malloc(sizeof(int) * (size_t)(ca.nrow + 1));
-    paths = malloc(sizeof *paths * (size_t)(ca.nrow + 1));
-    eidx = calloc((size_t)ca.nrow + 1, sizeof *eidx);
-    jobs = malloc(sizeof(int) * (size_t)(ca.nrow + 1));
-    errs = calloc((size_t)ca.nrow + 1, sizeof *errs);
-    if (!rows || !paths || !eidx || !jobs || !errs) {
+    if (!paths || !errs || !jobs) {
         snprintf(msg, msglen, "out of memory");
         goto done;
     }
-    for (int i = 0; i < ca.nrow; i++) {
-        const char *id = ca.id[i];
-        int want =
-            !strcmp(set, "all") || (!o->split ? !strcmp(set, "train") : tsplit_has(&sp, set, id));
-        if (!want)
-            continue;
-        if (row_of(&cv, id) < 0) {
-            if (!o->split)
-                continue; /* only songs annotated for both */
-            snprintf(msg, msglen, "%s: song %s (set %s) has no valence annotation", o->valence_csv,
-                     id, set);
-            goto done;
-        }
-        rows[n++] = i;
-    }
-    /* ids named in the split without annotations are errors too */
-    for (int k = 0; o->split && k < sp.n; k++)
-        if (!strcmp(sp.items[k].set, set) && sp.items[k].lo[0] && row_of(&ca, sp.items[k].lo) < 0) {
-            snprintf(msg, msglen, "%s: song %s of set %s has no arousal annotation in %s", o->split,
-                     sp.items[k].lo, set, o->arousal_csv);
-            goto done;
-        }
-    if (o->cache)
-        cache_read(o->cache, fc, &c);
-    /* every song's cache entry (ids are unique, so each entry serves one
-     * song); missing or stale ones become jobs */
     for (int k = 0; k < n; k++) {
-        const char *id = ca.id[rows[k]];
         struct stat st;
-        const char *ext = find_audio(o->audio_dir, id, paths[k], sizeof paths[k], &st);
+        const char *ext = find_audio(o->audio_dir, ids[k], paths[k], sizeof paths[k], &st);
         if (!ext) {
             snprintf(msg, msglen,
                      "%s: no audio file %s.mp3 (or .wav .flac .ogg .opus .oga .aiff .aif .aifc "
                      ".au .snd .w64 .caf, or upper case) for song %s",
-                     o->audio_dir, id, id);
+                     o->audio_dir, ids[k], ids[k]);
             goto done;
         }
-        char name[sizeof c.e->name];
-        snprintf(name, sizeof name, "%s.%s", id, ext);
+        char name[sizeof c->e->name];
+        snprintf(name, sizeof name, "%s.%s", ids[k], ext);
         centry *e = NULL;
-        for (int i = 0; i < c.n && !e; i++)
-            if (!strcmp(c.e[i].name, name))
-                e = &c.e[i];
+        for (int i = 0; i < c->n && !e; i++)
+            if (!strcmp(c->e[i].name, name))
+                e = &c->e[i];
         int stale = !e || e->size != (int64_t)st.st_size ||
                     e->mtime_s != (int64_t)st.st_mtim.tv_sec ||
                     e->mtime_ns != (int64_t)st.st_mtim.tv_nsec;
-        if (!e && !(e = cache_add(&c))) {
+        if (!e && !(e = cache_add(c))) {
             snprintf(msg, msglen, "out of memory");
             goto done;
         }
@@ -652,12 +752,12 @@ int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, t
             e->mtime_ns = (int64_t)st.st_mtim.tv_nsec;
             jobs[nj++] = k;
         }
-        eidx[k] = (int)(e - c.e); /* an index: c.e may move while growing */
+        eidx[k] = (int)(e - c->e); /* an index: c->e may move while growing */
     }
     if (nj > 0) {
         x.fc = fc;
         x.path = paths;
-        x.ent = c.e;
+        x.ent = c->e;
         x.eidx = eidx;
         x.jobs = jobs;
         x.err = errs;
@@ -674,60 +774,106 @@ int tdata_load(const tdata_opts *o, const char *set, const melspec_config *fc, t
                 snprintf(msg, msglen, "%s", errs[j]);
         if (msg[0])
             goto done;
-        if (o->cache && cache_write(o->cache, fc, &c, msg, msglen)) {
+        if (o->cache && cache_write(o->cache, fc, c, msg, msglen)) {
             /* a read-only data folder must not stop training: warn only */
             fprintf(stderr, "valar-train: warning: %s\n", msg);
             msg[0] = 0;
         }
     }
-    /* build the songs; they take over the cache's feature arrays */
-    out->songs = calloc((size_t)n + 1, sizeof(tsong));
-    if (!out->songs) {
+    rc = 0;
+done:
+    pthread_mutex_destroy(&x.mu);
+    free(paths);
+    free(errs);
+    free(jobs);
+    return rc;
+}
+
+/* A song of annotation row `row`: a copy of its features (a song may be in
+ * two of the sets asked for, e.g. "all" and "test") and its targets. */
+static int build_song(const tann *an, int row, const centry *e, const melspec_config *fc,
+                      tsong *g)
+{
+    snprintf(g->id, sizeof g->id, "%s", ann_id(an, row));
+    g->T = e->T;
+    g->M = e->M;
+    size_t nx = (size_t)e->T * (size_t)e->M;
+    g->x = malloc(sizeof(float) * (nx ? nx : 1));
+    g->tgt = calloc(((size_t)g->T + 1) * 2, sizeof(float));
+    g->lab = calloc((size_t)g->T + 1, 1);
+    if (!g->x || !g->tgt || !g->lab)
+        return -1;
+    memcpy(g->x, e->x, sizeof(float) * nx);
+    ann_fill(an, row, fc->segment_ms, g);
+    return 0;
+}
+
+int tdata_load(const tdata_opts *o, const char *const *sets, int nsets, const melspec_config *fc,
+               tset *out, char *msg, size_t msglen)
+{
+    memset(out, 0, sizeof *out * (size_t)nsets);
+    msg[0] = 0;
+    tann an;
+    tsplit sp = {0};
+    cache c = {0};
+    int rc = -1, total = 0, *rows = NULL, *eidx = NULL, *first = NULL;
+    char(*ids)[64] = NULL;
+    if (ann_read(o, &an, msg, msglen))
+        goto done;
+    if (o->split && tsplit_read(o->split, &sp, msg, msglen))
+        goto done;
+    for (int i = 0; o->split && i < ann_count(&an); i++)
+        if (tsplit_check_song(&sp, o->split, ann_id(&an, i), msg, msglen))
+            goto done;
+    /* the songs of every set, one after another */
+    size_t cap = (size_t)ann_count(&an) * (size_t)nsets + 1;
+    rows = malloc(sizeof(int) * cap);
+    eidx = malloc(sizeof(int) * cap);
+    ids = malloc(sizeof *ids * cap);
+    first = malloc(sizeof(int) * (size_t)(nsets + 1));
+    if (!rows || !eidx || !ids || !first) {
         snprintf(msg, msglen, "out of memory");
         goto done;
     }
-    for (int k = 0; k < n; k++) {
-        centry *e = &c.e[eidx[k]];
-        const char *id = ca.id[rows[k]];
-        int ra = rows[k], rv = row_of(&cv, id);
-        tsong *g = &out->songs[out->n++];
-        snprintf(g->id, sizeof g->id, "%s", id);
-        g->T = e->T;
-        g->M = e->M;
-        g->x = e->x;
-        e->x = NULL;
-        g->tgt = calloc(((size_t)e->T + 1) * 2, sizeof(float));
-        g->lab = calloc((size_t)e->T + 1, 1);
-        if (!g->tgt || !g->lab) {
+    for (int s = 0; s < nsets; s++) {
+        int n;
+        first[s] = total;
+        if (ann_select(&an, &sp, sets[s], rows + total, &n, msg, msglen))
+            goto done;
+        total += n;
+    }
+    first[nsets] = total;
+    for (int k = 0; k < total; k++)
+        snprintf(ids[k], sizeof ids[k], "%s", ann_id(&an, rows[k]));
+    if (o->cache)
+        cache_read(o->cache, fc, &c);
+    if (features(o, fc, (const char(*)[64])ids, total, &c, eidx, msg, msglen))
+        goto done;
+    for (int s = 0; s < nsets; s++) {
+        int n = first[s + 1] - first[s];
+        if (!(out[s].songs = calloc((size_t)n + 1, sizeof(tsong)))) {
             snprintf(msg, msglen, "out of memory");
             goto done;
         }
-        int seg_ms = fc->segment_ms;
-        for (int j = 0; j < ca.ncol; j++) {
-            int ms = ca.ms[j], jv = col_of(&cv, ms), t = ms / seg_ms;
-            if (ms % seg_ms || jv < 0 || t >= g->T)
-                continue;
-            float a = ca.v[(size_t)ra * ca.ncol + j], v = cv.v[(size_t)rv * cv.ncol + jv];
-            if (isnan(a) || isnan(v))
-                continue;
-            g->tgt[t * 2] = a;
-            g->tgt[t * 2 + 1] = v;
-            g->lab[t] = 1;
+        for (int k = first[s]; k < first[s + 1]; k++) {
+            const centry *e = &c.e[eidx[k]];
+            if (build_song(&an, rows[k], e, fc, &out[s].songs[out[s].n++])) {
+                snprintf(msg, msglen, "out of memory");
+                goto done;
+            }
         }
     }
     rc = 0;
 done:
     if (rc)
-        tset_free(out);
-    pthread_mutex_destroy(&x.mu);
-    tcsv_free(&ca);
-    tcsv_free(&cv);
+        for (int s = 0; s < nsets; s++)
+            tset_free(&out[s]);
+    ann_free(&an);
     tsplit_free(&sp);
     cache_free(&c);
     free(rows);
-    free(paths);
     free(eidx);
-    free(jobs);
-    free(errs);
+    free(ids);
+    free(first);
     return rc;
 }

@@ -739,12 +739,12 @@ void tseq_destroy(tseq *s)
     free(s);
 }
 
-void tseq_set_input(const tnet *n, tseq *s, int row, const float *x)
+void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const double *shift)
 {
     int M = n->d.M;
     double *dst = s->xin + (size_t)row * M;
     for (int m = 0; m < M; m++)
-        dst[m] = x ? ((double)x[m] - n->in_mean[m]) / n->in_std[m] : 0.0;
+        dst[m] = x ? ((double)x[m] + (shift ? shift[m] : 0) - n->in_mean[m]) / n->in_std[m] : 0.0;
 }
 
 /* Everything after batch norm for one sequence: ReLU, dropout, branches,

@@ -93,8 +93,10 @@ typedef struct {
 tseq *tseq_create(const tnet *n, int cap);
 void tseq_destroy(tseq *s);
 /* Copy raw log-mel frames into xin rows (normalised with in_mean/in_std);
- * frames before the song start or after its end (NULL rows) are zero. */
-void tseq_set_input(const tnet *n, tseq *s, int row, const float *x);
+ * frames before the song start or after its end (NULL rows) are zero.
+ * shift (M values, or NULL) is added to the raw frame first: data
+ * augmentation (a gain is the same value in every band). */
+void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const double *shift);
 
 /* Eval mode on one sequence (running BN statistics, no dropout); pred gets
  * L x 2 clipped outputs when not NULL. h_last (optional, [2][H]) receives

@@ -1,4 +1,5 @@
 #include "ttrain.h"
+#include "teval.h"
 #include "tfile.h"
 #include "tpool.h"
 
@@ -69,84 +70,19 @@ void ttrain_defaults(ttrain_opts *o)
     o->reg = (tnet_reg){0.75, 0.75, 0.1, 0.001, 0.1, 0.001};
 }
 
-/* ---- statistics ---- */
-
-/* Running sums for RMSE and Pearson r; adding songs one after another gives
- * the same numbers as one pass over their concatenation. */
-typedef struct {
-    double sp, st, spp, stt, spt, se, cnt;
-} pairsum;
-
-static void pair_add(pairsum *s, const float *p, const float *t, const unsigned char *lab, int n,
-                     int step)
-{
-    for (int i = 0; i < n; i++) {
-        if (lab && !lab[i])
-            continue;
-        double a = p[(size_t)i * step], b = t[(size_t)i * step];
-        s->sp += a;
-        s->st += b;
-        s->spp += a * a;
-        s->stt += b * b;
-        s->spt += a * b;
-        s->se += (a - b) * (a - b);
-        s->cnt++;
-    }
-}
-
-static void pair_result(const pairsum *s, double *rmse, double *r)
-{
-    double cnt = s->cnt;
-    *rmse = cnt > 0 ? sqrt(s->se / cnt) : NAN;
-    double vp = s->spp - s->sp * s->sp / cnt, vt = s->stt - s->st * s->st / cnt;
-    /* no variance: below the rounding error of the sums (relative to the
-     * sum of squares, which grows with the number of frames), not a fixed
-     * threshold that a long constant series would exceed by rounding */
-    int var = cnt > 1 && vp > 1e-12 + 1e-9 * s->spp && vt > 1e-12 + 1e-9 * s->stt;
-    *r = var ? (s->spt - s->sp * s->st / cnt) / sqrt(vp * vt) : NAN;
-}
-
-void tstat_pair(const float *p, const float *t, const unsigned char *lab, int n, int step,
-                double *rmse, double *r)
-{
-    pairsum s = {0};
-    pair_add(&s, p, t, lab, n, step);
-    pair_result(&s, rmse, r);
-}
-
-/* Mean and standard deviation of per-song figures, NaNs (songs without a
- * defined r) left out. */
-typedef struct {
-    double s, s2;
-    int c;
-} meansd;
-
-static void msd_add(meansd *a, double v)
-{
-    if (isnan(v))
-        return;
-    a->s += v;
-    a->s2 += v * v;
-    a->c++;
-}
-
-static void msd_result(const meansd *a, double *mean, double *sd)
-{
-    double m = a->c ? a->s / a->c : NAN;
-    *mean = m;
-    *sd = a->c ? sqrt(fmax(0, a->s2 / a->c - m * m)) : NAN;
-}
-
 /* ---- filling sequences ---- */
 
-static void fill_rows(const tnet *n, tseq *s, const tsong *g, int start, int L, int hist)
+/* Frames [start, start + L) of g into s (with hist, the two frames before
+ * as the causal conv's history); shift: augmentation, or NULL. */
+static void fill_rows(const tnet *n, tseq *s, const tsong *g, int start, int L, int hist,
+                      const double *shift)
 {
     s->L = L;
     memset(s->xin, 0, sizeof(double) * (size_t)(s->cap + 3) * n->d.M);
     for (int r = hist ? 0 : 2; r < L + 2; r++) {
         int f = start + r - 2;
         if (f >= 0 && f < g->T)
-            tseq_set_input(n, s, r, g->x + (size_t)f * g->M);
+            tseq_set_input(n, s, r, g->x + (size_t)f * g->M, shift);
     }
     for (int t = 0; t < L; t++) {
         int f = start + t;
@@ -157,6 +93,22 @@ static void fill_rows(const tnet *n, tseq *s, const tsong *g, int start, int L, 
     }
 }
 
+/* A random gain (uniform in +-gain_db) and spectral tilt (a line through
+ * the band centre, +-tilt_db/2 at the ends, slope uniform) as an addition
+ * to ln-power log-mel bands: shift[0..M). Without augmentation, NULL. */
+static const double *aug_shift(const ttrain_opts *o, int M, uint64_t seed, double *shift)
+{
+    if (o->aug_gain_db <= 0 && o->aug_tilt_db <= 0)
+        return NULL;
+    uint64_t rng = seed;
+    double db2ln = log(10.0) / 10.0; /* dB of power -> ln(power) */
+    double g = (2 * trng_uniform(&rng) - 1) * o->aug_gain_db;
+    double k = (2 * trng_uniform(&rng) - 1) * o->aug_tilt_db;
+    for (int m = 0; m < M; m++)
+        shift[m] = db2ln * (g + k * (M > 1 ? (double)m / (M - 1) - 0.5 : 0));
+    return shift;
+}
+
 void ttrain_predict(const tnet *n, tseq *s, const tsong *g, int seq_len, float *pred)
 {
     int H = n->d.H;
@@ -164,7 +116,7 @@ void ttrain_predict(const tnet *n, tseq *s, const tsong *g, int seq_len, float *
         int W = seq_len > 0 ? seq_len : g->T;
         for (int start = 0; start < g->T; start += W) {
             int L = g->T - start < W ? g->T - start : W;
-            fill_rows(n, s, g, start, L, 0);
+            fill_rows(n, s, g, start, L, 0, NULL);
             tnet_eval_seq(n, s, pred + (size_t)start * 2, NULL);
         }
         return;
@@ -173,109 +125,9 @@ void ttrain_predict(const tnet *n, tseq *s, const tsong *g, int seq_len, float *
     memset(s->h0, 0, sizeof(double) * 2 * (size_t)H);
     for (int start = 0; start < g->T; start += s->cap) {
         int L = g->T - start < s->cap ? g->T - start : s->cap;
-        fill_rows(n, s, g, start, L, 1);
+        fill_rows(n, s, g, start, L, 1, NULL);
         tnet_eval_seq(n, s, pred + (size_t)start * 2, h);
         memcpy(s->h0, h, sizeof(double) * 2 * (size_t)H);
-    }
-}
-
-/* ---- evaluation ---- */
-
-typedef struct {
-    const tnet *n;
-    const tset *set;
-    int seq_len, nth;
-    tseq **seqs;
-    float **pred;
-} eval_ctx;
-
-static void job_eval(void *ctx, int j)
-{
-    eval_ctx *e = ctx;
-    for (int i = j; i < e->set->n; i += e->nth)
-        ttrain_predict(e->n, e->seqs[j], &e->set->songs[i], e->seq_len, e->pred[i]);
-}
-
-int ttrain_eval(const tnet *n, const tset *set, int seq_len, int threads, tmetrics *m)
-{
-    memset(m, 0, sizeof *m);
-    int nth = threads < 1 ? 1 : threads;
-    if (nth > set->n)
-        nth = set->n > 0 ? set->n : 1;
-    int maxT = 1;
-    for (int i = 0; i < set->n; i++)
-        if (set->songs[i].T > maxT)
-            maxT = set->songs[i].T;
-    int cap = n->d.kind == 0 ? (seq_len > 0 ? seq_len : maxT) : 64;
-    eval_ctx e = {n,
-                  set,
-                  seq_len,
-                  nth,
-                  calloc((size_t)nth, sizeof(tseq *)),
-                  calloc((size_t)set->n + 1, sizeof(float *))};
-    int err = !e.seqs || !e.pred;
-    for (int j = 0; !err && j < nth; j++)
-        err = !(e.seqs[j] = tseq_create(n, cap));
-    for (int i = 0; !err && i < set->n; i++)
-        err = !(e.pred[i] = malloc(sizeof(float) * 2 * (size_t)(set->songs[i].T + 1)));
-    tpool *pool = err ? NULL : tpool_create(nth);
-    if (pool) {
-        tpool_run(pool, nth, job_eval, &e);
-        pairsum all[2] = {{0}};
-        meansd song_rmse[2] = {{0}}, song_r[2] = {{0}};
-        for (int i = 0; i < set->n; i++) {
-            const tsong *g = &set->songs[i];
-            for (int t = 0; t < g->T; t++)
-                m->frames += g->lab[t];
-            for (int p = 0; p < 2; p++) {
-                pairsum one = {0};
-                double rm, r;
-                pair_add(&one, e.pred[i] + p, g->tgt + p, g->lab, g->T, 2);
-                pair_add(&all[p], e.pred[i] + p, g->tgt + p, g->lab, g->T, 2);
-                pair_result(&one, &rm, &r);
-                msd_add(&song_rmse[p], rm);
-                msd_add(&song_r[p], r);
-                m->song_r_skipped[p] += isnan(r);
-            }
-        }
-        for (int p = 0; p < 2; p++) {
-            pair_result(&all[p], &m->rmse[p], &m->r[p]);
-            msd_result(&song_rmse[p], &m->song_rmse[p], &m->song_rmse_sd[p]);
-            msd_result(&song_r[p], &m->song_r[p], &m->song_r_sd[p]);
-        }
-        m->songs = set->n;
-    } else
-        err = 1;
-    tpool_destroy(pool);
-    for (int j = 0; e.seqs && j < nth; j++)
-        tseq_destroy(e.seqs[j]);
-    for (int i = 0; e.pred && i < set->n; i++)
-        free(e.pred[i]);
-    free(e.seqs);
-    free(e.pred);
-    return err ? -1 : 0;
-}
-
-void tmetrics_print(FILE *f, const char *title, const tmetrics *m)
-{
-    fprintf(f, "%s: %d songs, %ld annotated frames\n", title, m->songs, m->frames);
-    fprintf(f, "            all frames        per song (mean +- std)\n");
-    fprintf(f, "            RMSE     r        RMSE             r\n");
-    const char *nm[2] = {"arousal", "valence"};
-    for (int p = 0; p < 2; p++) {
-        /* r is not defined without variance: n/a rather than nan, and the
-         * songs left out of the per-song mean are counted */
-        char r[32] = "    n/a", sr[48] = "    n/a", skip[96] = "";
-        int k = m->song_r_skipped[p];
-        if (!isnan(m->r[p]))
-            snprintf(r, sizeof r, "%7.4f", m->r[p]);
-        if (!isnan(m->song_r[p]))
-            snprintf(sr, sizeof sr, "%7.4f +- %.4f", m->song_r[p], m->song_r_sd[p]);
-        if (k)
-            snprintf(skip, sizeof skip, "  (%d song%s without variance skipped)", k,
-                     k == 1 ? "" : "s");
-        fprintf(f, "  %-8s  %.4f  %s   %.4f +- %.4f  %s%s\n", nm[p], m->rmse[p], r, m->song_rmse[p],
-                m->song_rmse_sd[p], sr, skip);
     }
 }
 
@@ -454,6 +306,7 @@ typedef struct {
     int song, pos;
     int row;       /* its sequence in the current batch, -1: none */
     double h[128]; /* GRU state to carry, [2][H], H <= 64 */
+    const double *shift; /* this song's augmentation (r->shift[lane]), or NULL */
 } tlane;
 
 /* Everything inference needs: parameters and statistics. */
@@ -472,8 +325,14 @@ typedef struct {
     const tset *train;
     tnet *net;
     tpool *pool;
-    tseq **seqs; /* o->batch */
+    tnet *best;     /* the best network so far */
+    tseq **seqs;    /* o->batch */
+    double **shift; /* o->batch x M: each sequence's augmentation */
     double *grad;
+    int *order;     /* streaming: song order */
+    tlane *lanes;   /* streaming: o->batch */
+    twin *wins;     /* offline: training windows */
+    int *worder, nwin;
     tadam adam;
     tprogress pr;
     double t_start;
@@ -502,8 +361,10 @@ static int run_batch(trun *r, int N, uint64_t eseed)
 
 /* Offline epoch: the windows in shuffled order. Returns 1 when stopped by
  * the time limit. */
-static int epoch_offline(trun *r, const twin *wins, int nwin, int *worder, uint64_t eseed)
+static int epoch_offline(trun *r, uint64_t eseed)
 {
+    const twin *wins = r->wins;
+    int nwin = r->nwin, *worder = r->worder;
     int B = r->o->batch, L = r->o->seq_len;
     for (int i = 0; i < nwin; i++)
         worder[i] = i;
@@ -511,10 +372,19 @@ static int epoch_offline(trun *r, const twin *wins, int nwin, int *worder, uint6
     for (int b0 = 0; b0 < nwin; b0 += B) {
         int N = nwin - b0 < B ? nwin - b0 : B;
         for (int i = 0; i < N; i++) {
-            const twin *w = &wins[worder[b0 + i]];
+            int k = worder[b0 + i];
+            const twin *w = &wins[k];
             const tsong *g = &r->train->songs[w->song];
-            int Lw = g->T - w->start < L ? g->T - w->start : L;
-            fill_rows(r->net, r->seqs[i], g, w->start, Lw, 0);
+            uint64_t rng = trng_mix(eseed, (uint64_t)k + 1);
+            int start = w->start;
+            if (r->o->crop) { /* the window moved by up to half its length */
+                start += (int)(trng_uniform(&rng) * (L + 1)) - L / 2;
+                start = start + L > g->T ? g->T - L : start;
+                start = start < 0 ? 0 : start;
+            }
+            int Lw = g->T - start < L ? g->T - start : L;
+            fill_rows(r->net, r->seqs[i], g, start, Lw, 0,
+                      aug_shift(r->o, g->M, trng_mix(rng, 7), r->shift[i]));
         }
         if (run_batch(r, N, eseed))
             return 1;
@@ -522,20 +392,30 @@ static int epoch_offline(trun *r, const twin *wins, int nwin, int *worder, uint6
     return 0;
 }
 
+/* Lane l starts song (-1: none) from a zero state, with its augmentation. */
+static void lane_start(trun *r, tlane *ln, int l, int song, uint64_t eseed)
+{
+    ln->song = song;
+    ln->pos = 0;
+    memset(ln->h, 0, sizeof ln->h);
+    ln->shift = song < 0 ? NULL
+                         : aug_shift(r->o, r->net->d.M, trng_mix(eseed ^ 0xA5A5u, (uint64_t)song),
+                                     r->shift[l]);
+}
+
 /* Streaming epoch: each lane walks through songs in shuffled order, one
  * chunk per batch. Returns 1 when stopped by the time limit. */
-static int epoch_streaming(trun *r, tlane *lanes, int *order, uint64_t eseed)
+static int epoch_streaming(trun *r, uint64_t eseed)
 {
+    tlane *lanes = r->lanes;
+    int *order = r->order;
     const tset *set = r->train;
     int B = r->o->batch, L = r->o->seq_len, H = r->net->d.H, next = 0;
     for (int i = 0; i < set->n; i++)
         order[i] = i;
     shuffle(order, set->n, eseed);
-    for (int l = 0; l < B; l++) {
-        lanes[l].song = next < set->n ? order[next++] : -1;
-        lanes[l].pos = 0;
-        memset(lanes[l].h, 0, sizeof lanes[l].h);
-    }
+    for (int l = 0; l < B; l++)
+        lane_start(r, &lanes[l], l, next < set->n ? order[next++] : -1, eseed);
     for (;;) {
         int N = 0;
         for (int l = 0; l < B; l++) {
@@ -545,7 +425,7 @@ static int epoch_streaming(trun *r, tlane *lanes, int *order, uint64_t eseed)
                 continue;
             const tsong *g = &set->songs[ln->song];
             int Lc = g->T - ln->pos < L ? g->T - ln->pos : L;
-            fill_rows(r->net, r->seqs[N], g, ln->pos, Lc, 1);
+            fill_rows(r->net, r->seqs[N], g, ln->pos, Lc, 1, ln->shift);
             memcpy(r->seqs[N]->h0, ln->h, sizeof(double) * 2 * (size_t)H);
             ln->row = N++;
         }
@@ -563,15 +443,139 @@ static int epoch_streaming(trun *r, tlane *lanes, int *order, uint64_t eseed)
                 memcpy(ln->h + (size_t)b * H, s->hs[b][0] + (size_t)s->L * H,
                        sizeof(double) * (size_t)H);
             ln->pos += s->L;
-            while (ln->song >= 0 && ln->pos >= set->songs[ln->song].T) {
-                ln->song = next < set->n ? order[next++] : -1;
-                ln->pos = 0;
-                memset(ln->h, 0, sizeof ln->h);
-            }
+            while (ln->song >= 0 && ln->pos >= set->songs[ln->song].T)
+                lane_start(r, ln, l, next < set->n ? order[next++] : -1, eseed);
         }
         if (stop)
             return 1;
     }
+}
+
+/* Everything a run allocates, or -1 (r is then freed by trun_free). */
+static int trun_alloc(trun *r, const tnet_dims *d)
+{
+    const ttrain_opts *o = r->o;
+    int B = o->batch;
+    r->net = tnet_create(d);
+    r->best = tnet_create(d);
+    r->pool = tpool_create(o->threads);
+    r->seqs = calloc((size_t)B, sizeof *r->seqs);
+    r->shift = calloc((size_t)B, sizeof *r->shift);
+    r->grad = r->net ? calloc(r->net->n_params, sizeof(double)) : NULL;
+    r->order = malloc(sizeof(int) * (size_t)(r->train->n + 1));
+    r->lanes = calloc((size_t)B, sizeof *r->lanes);
+    if (o->kind == 0 && (r->wins = make_windows(r->train, o->seq_len, &r->nwin)))
+        r->worder = malloc(sizeof(int) * (size_t)(r->nwin + 1));
+    int ok = r->net && r->best && r->pool && r->seqs && r->shift && r->grad && r->order &&
+             r->lanes && (o->kind || (r->wins && r->worder)) &&
+             tadam_init(&r->adam, r->net->n_params, o->lr) == 0;
+    for (int i = 0; ok && i < B; i++)
+        ok = (r->seqs[i] = tseq_create(r->net, o->seq_len)) &&
+             (r->shift[i] = calloc((size_t)d->M, sizeof(double)));
+    return ok ? 0 : -1;
+}
+
+static void trun_free(trun *r)
+{
+    for (int i = 0; i < r->o->batch; i++) {
+        if (r->seqs)
+            tseq_destroy(r->seqs[i]);
+        if (r->shift)
+            free(r->shift[i]);
+    }
+    free(r->seqs);
+    free(r->shift);
+    free(r->grad);
+    free(r->order);
+    free(r->wins);
+    free(r->worder);
+    free(r->lanes);
+    tadam_free(&r->adam);
+    tpool_destroy(r->pool);
+    tnet_destroy(r->net);
+    tnet_destroy(r->best);
+}
+
+/* The learning rate of epoch ep: constant, or a cosine from lr down to
+ * lr / 100 at the last epoch. */
+static double epoch_lr(const ttrain_opts *o, int ep)
+{
+    if (!o->lr_cosine || o->epochs <= 1)
+        return o->lr;
+    double f = (double)(ep - 1) / (o->epochs - 1);
+    return o->lr * (0.01 + 0.99 * 0.5 * (1 + cos(M_PI * f)));
+}
+
+static void log_epoch(const trun *r, int ep, const tmetrics *vm, const char *vname, double secs,
+                      int improved)
+{
+    char ra[16] = "n/a", rv[16] = "n/a"; /* r without variance */
+    if (!isnan(vm->r[0]))
+        snprintf(ra, sizeof ra, "%.3f", vm->r[0]);
+    if (!isnan(vm->r[1]))
+        snprintf(rv, sizeof rv, "%.3f", vm->r[1]);
+    fprintf(r->o->log,
+            "epoch %3d  loss %.4f  train rmse %.4f  %s rmse A %.4f V %.4f  r A %s V %s  %.2f s%s\n",
+            ep, r->nb ? r->loss_sum / r->nb : 0, r->nb ? r->rmse_sum / r->nb : 0, vname,
+            vm->rmse[0], vm->rmse[1], ra, rv, secs, improved ? "  *best" : "");
+}
+
+/* After epoch ep: validate on vset, keep and save the best, save the last
+ * epoch and the resume state. Returns 0, 1 to stop early, -1 on error. */
+static int epoch_end(trun *r, int ep, const tset *vset, const melspec_config *fc, double secs,
+                     char *msg, size_t msglen)
+{
+    const ttrain_opts *o = r->o;
+    tmetrics vm;
+    if (teval_run(r->net, vset, o->seq_len, o->threads, &vm)) {
+        snprintf(msg, msglen, "out of memory in validation");
+        return -1;
+    }
+    double v = 0.5 * (vm.rmse[0] + vm.rmse[1]);
+    int improved = v < r->pr.best;
+    if (improved) {
+        r->pr.best = v;
+        r->pr.bad_epochs = 0;
+        copy_net(r->best, r->net);
+        if (o->out && save_weights(r->net, o, fc, o->out, &vm, ep, msg, msglen))
+            return -1;
+    } else
+        r->pr.bad_epochs++;
+    r->pr.epoch = ep;
+    if (o->log)
+        log_epoch(r, ep, &vm, vset == r->train ? "train-eval" : "val", secs, improved);
+    if ((o->last && save_weights(r->net, o, fc, o->last, &vm, ep, msg, msglen)) ||
+        (o->state && save_state(o->state, r->net, &r->adam, &r->pr, msg, msglen)))
+        return -1;
+    if (o->patience > 0 && r->pr.bad_epochs >= o->patience) {
+        if (o->log)
+            fprintf(o->log, "early stop: no improvement for %d epochs\n", o->patience);
+        return 1;
+    }
+    return 0;
+}
+
+/* Initial weights and input statistics, or the resume state. */
+static int trun_start(trun *r, char *msg, size_t msglen)
+{
+    const ttrain_opts *o = r->o;
+    tnet *net = r->net;
+    tnet_init(net, o->seed);
+    if (tset_stats(r->train, net->d.M, net->in_mean, net->in_std)) {
+        snprintf(msg, msglen, "out of memory");
+        return -1;
+    }
+    if (o->resume && o->state && access(o->state, F_OK) == 0) {
+        if (load_state(o->state, net, &r->adam, &r->pr, msg, msglen))
+            return -1;
+        if (o->log)
+            fprintf(o->log, "resumed from %s after epoch %d (best %.4f)\n", o->state,
+                    r->pr.epoch, r->pr.best);
+    } else if (o->resume && o->log)
+        fprintf(o->log, "no resume state %s yet: starting from scratch\n",
+                o->state ? o->state : "(none)");
+    copy_net(r->best, net);
+    return 0;
 }
 
 int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const melspec_config *fc,
@@ -587,124 +591,54 @@ int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const m
         snprintf(msg, msglen, "seq_len and batch must be at least 1");
         return -1;
     }
-    int M = train->songs[0].M;
-    tnet_dims d = {o->kind, o->joint, M, o->C, o->D, o->H, o->K};
-    trun r = {.o = o, .train = train, .pr = {0, 0, 0, INFINITY}};
-    r.net = tnet_create(&d);
-    r.pool = tpool_create(o->threads);
-    tnet *best = tnet_create(&d);
-    int B = o->batch, L = o->seq_len, nwin = 0, rc = -1;
-    r.seqs = calloc((size_t)B, sizeof *r.seqs);
-    r.grad = r.net ? calloc(r.net->n_params, sizeof(double)) : NULL;
-    int *order = malloc(sizeof(int) * (size_t)(train->n + 1));
-    twin *wins = o->kind == 0 ? make_windows(train, L, &nwin) : NULL;
-    tlane *lanes = calloc((size_t)B, sizeof *lanes);
-    int *worder = NULL;
-    int alloc_ok = r.net && best && r.pool && r.seqs && r.grad && order && lanes &&
-                   (o->kind || wins) && tadam_init(&r.adam, r.net->n_params, o->lr) == 0;
-    for (int i = 0; alloc_ok && i < B; i++)
-        alloc_ok = (r.seqs[i] = tseq_create(r.net, L)) != NULL;
     long nlab = 0;
     for (int i = 0; i < train->n; i++)
         for (int t = 0; t < train->songs[i].T; t++)
             nlab += train->songs[i].lab[t];
-    if (alloc_ok && nlab == 0) {
+    if (nlab == 0) {
         snprintf(msg, msglen, "the training songs have no annotated frames");
-        goto done;
+        return -1;
     }
-    worder = alloc_ok && nwin ? malloc(sizeof(int) * (size_t)nwin) : NULL;
-    if (!alloc_ok || (o->kind == 0 && !worder)) {
+    tnet_dims d = {o->kind, o->joint, train->songs[0].M, o->C, o->D, o->H, o->K};
+    trun r = {.o = o, .train = train, .pr = {0, 0, 0, INFINITY}};
+    int rc = -1;
+    if (trun_alloc(&r, &d)) {
         snprintf(msg, msglen, "out of memory (or bad network sizes)");
         goto done;
     }
-    const tset *vset = val && val->n > 0 ? val : train;
-    tnet *net = r.net;
-    tnet_init(net, o->seed);
-    if (tset_stats(train, M, net->in_mean, net->in_std)) {
-        snprintf(msg, msglen, "out of memory");
+    if (trun_start(&r, msg, msglen))
         goto done;
+    const tset *vset = val && val->n > 0 ? val : train;
+    if (r.pr.epoch == 0 && o->log && o->epochs > 0) { /* the starting point, for comparison */
+        tmetrics vm;
+        if (teval_run(r.net, vset, o->seq_len, o->threads, &vm) == 0)
+            fprintf(o->log, "epoch   0  (initial weights)  %s rmse A %.4f V %.4f\n",
+                    vset == train ? "train-eval" : "val", vm.rmse[0], vm.rmse[1]);
     }
-    if (o->resume && o->state && access(o->state, F_OK) == 0) {
-        if (load_state(o->state, net, &r.adam, &r.pr, msg, msglen))
-            goto done;
-        if (o->log)
-            fprintf(o->log, "resumed from %s after epoch %d (best %.4f)\n", o->state, r.pr.epoch,
-                    r.pr.best);
-    } else if (o->resume && o->log)
-        fprintf(o->log, "no resume state %s yet: starting from scratch\n",
-                o->state ? o->state : "(none)");
-    copy_net(best, net);
     r.t_start = now_s();
-    int stop = 0;
-    for (int ep = r.pr.epoch + 1; ep <= o->epochs && !stop; ep++) {
+    for (int ep = r.pr.epoch + 1, stop = 0; ep <= o->epochs && !stop; ep++) {
         double t0 = now_s();
         uint64_t eseed = trng_mix(o->seed, (uint64_t)ep);
         r.loss_sum = r.rmse_sum = 0;
         r.nb = 0;
-        stop = o->kind == 0 ? epoch_offline(&r, wins, nwin, worder, eseed)
-                            : epoch_streaming(&r, lanes, order, eseed);
-        double t_train = now_s() - t0;
-        tmetrics vm;
-        if (ttrain_eval(net, vset, L, o->threads, &vm)) {
-            snprintf(msg, msglen, "out of memory in validation");
+        r.adam.lr = epoch_lr(o, ep);
+        stop = o->kind == 0 ? epoch_offline(&r, eseed) : epoch_streaming(&r, eseed);
+        int end = epoch_end(&r, ep, vset, fc, now_s() - t0, msg, msglen);
+        if (end < 0)
             goto done;
-        }
-        double v = 0.5 * (vm.rmse[0] + vm.rmse[1]);
-        int improved = v < r.pr.best;
-        if (improved) {
-            r.pr.best = v;
-            r.pr.bad_epochs = 0;
-            copy_net(best, net);
-            if (o->out && save_weights(net, o, fc, o->out, &vm, ep, msg, msglen))
-                goto done;
-        } else
-            r.pr.bad_epochs++;
-        r.pr.epoch = ep;
-        if (o->log) {
-            char ra[16] = "n/a", rv[16] = "n/a"; /* r without variance */
-            if (!isnan(vm.r[0]))
-                snprintf(ra, sizeof ra, "%.3f", vm.r[0]);
-            if (!isnan(vm.r[1]))
-                snprintf(rv, sizeof rv, "%.3f", vm.r[1]);
-            fprintf(o->log,
-                    "epoch %3d  loss %.4f  train rmse %.4f  %s rmse A %.4f V %.4f  r A %s V "
-                    "%s  %.2f s%s\n",
-                    ep, r.nb ? r.loss_sum / r.nb : 0, r.nb ? r.rmse_sum / r.nb : 0,
-                    vset == train ? "train-eval" : "val", vm.rmse[0], vm.rmse[1], ra, rv, t_train,
-                    improved ? "  *best" : "");
-        }
-        if (o->last && save_weights(net, o, fc, o->last, &vm, ep, msg, msglen))
-            goto done;
-        if (o->state && save_state(o->state, net, &r.adam, &r.pr, msg, msglen))
-            goto done;
-        if (o->patience > 0 && r.pr.bad_epochs >= o->patience) {
-            if (o->log)
-                fprintf(o->log, "early stop: no improvement for %d epochs\n", o->patience);
+        if (end > 0)
             break;
-        }
-        if (time_up(&r))
-            stop = 1;
+        stop |= time_up(&r);
         if (stop && o->log)
             fprintf(o->log, "time limit of %g s reached in epoch %d: stopping\n", o->time_limit,
                     ep);
     }
     rc = 0;
     if (out_net) {
-        *out_net = best;
-        best = NULL;
+        *out_net = r.best;
+        r.best = NULL;
     }
 done:
-    for (int i = 0; r.seqs && i < B; i++)
-        tseq_destroy(r.seqs[i]);
-    free(r.seqs);
-    free(r.grad);
-    free(order);
-    free(wins);
-    free(worder);
-    free(lanes);
-    tadam_free(&r.adam);
-    tpool_destroy(r.pool);
-    tnet_destroy(r.net);
-    tnet_destroy(best);
+    trun_free(&r);
     return rc;
 }

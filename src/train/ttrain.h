@@ -28,6 +28,7 @@ typedef struct {
     float *x;           /* T x M raw log-mel */
     float *tgt;         /* T x 2 (arousal, valence) */
     unsigned char *lab; /* T: 1 where annotated */
+    int quad;           /* the song's quadrant 1..4 when the data gives one, else 0 */
 } tsong;
 
 typedef struct {
@@ -43,7 +44,12 @@ typedef struct {
     int seq_len, batch, epochs, patience, threads;
     uint64_t seed;
     double lr;
+    int lr_cosine; /* cosine decay from lr to lr / 100 over epochs */
     tnet_reg reg;
+    /* augmentation of each training sequence (offline) or song (streaming) */
+    double aug_gain_db; /* random gain, uniform in +-aug_gain_db */
+    double aug_tilt_db; /* random spectral tilt, +-aug_tilt_db/2 at the band edges */
+    int crop;           /* offline: windows moved by up to +-seq_len/2 */
     double time_limit; /* seconds, 0 = none */
     const char *out;   /* best-on-validation weights */
     const char *last;  /* last-epoch weights (NULL: none) */
@@ -56,15 +62,6 @@ typedef struct {
 
 void ttrain_defaults(ttrain_opts *o);
 
-typedef struct {
-    double rmse[2], r[2];                                          /* over all annotated frames */
-    double song_rmse[2], song_rmse_sd[2], song_r[2], song_r_sd[2]; /* per-song mean, std */
-    long frames;
-    int songs;
-    int song_r_skipped[2]; /* songs left out of song_r: no r without variance (constant
-                            * annotation or prediction, fewer than 2 annotated frames) */
-} tmetrics;
-
 /* Train on train (validate on val when it has songs, else on train) and
  * write the checkpoints. *out_net (optional) receives the best network of
  * this run (after a resume without improvement: the resumed one).
@@ -76,13 +73,5 @@ int ttrain_run(const ttrain_opts *o, const tset *train, const tset *val, const m
  * offline in windows of seq_len (0: the whole song), streaming stepped from
  * a zero state. s must have cap >= seq_len (streaming: any cap > 0). */
 void ttrain_predict(const tnet *n, tseq *s, const tsong *song, int seq_len, float *pred);
-/* Evaluate a network over a set (threads over songs). */
-int ttrain_eval(const tnet *n, const tset *set, int seq_len, int threads, tmetrics *m);
-void tmetrics_print(FILE *f, const char *title, const tmetrics *m);
-
-/* RMSE and Pearson r of n pairs (stride 2 arrays ok via step); r is NAN
- * when either side has no variance. */
-void tstat_pair(const float *p, const float *t, const unsigned char *lab, int n, int step,
-                double *rmse, double *r);
 
 #endif

@@ -13,35 +13,17 @@ import os
 import shutil
 import subprocess
 import sys
-import wave
 
 import numpy as np
 
 VALAR, SRC, WORK = sys.argv[1:4]
 sys.path.insert(0, os.path.join(SRC, "tests", "weights"))
 sys.path.insert(0, os.path.join(SRC, "tests", "common"))
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+from testutil import check, failures, write_wav  # noqa: E402
 
 
 def run(*args, **kw):
     return subprocess.run([VALAR, *args], capture_output=True, text=True, timeout=120, **kw)
-
-
-def write_wav(path, x, rate):
-    """x: (frames, channels) float in [-1, 1] -> 16-bit PCM WAV."""
-    x = np.atleast_2d(x.T).T
-    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
-    with wave.open(path, "wb") as w:
-        w.setnchannels(x.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
 
 
 def music(seconds, rate, channels, seed=1):
@@ -144,7 +126,14 @@ check(r.returncode == 0 and os.path.exists(out), "-o writes the file")
 os.remove(out)
 r = run("analyze", "-q", "-o", out, mono, os.path.join(WORK, "missing.wav"))
 check(r.returncode == 1 and "missing.wav" in r.stderr, f"missing input: exit 1 naming it ({r.stderr.strip()})")
-check(os.listdir(os.path.dirname(out)) == [], "failed run leaves no output or temp file")
+with open(out) as f:
+    body = f.read().splitlines()
+check(len(body) == 1 + 14 and os.listdir(os.path.dirname(out)) == ["result.csv"],
+      "one of two inputs missing: -o has the other file's rows, no temp file left")
+os.remove(out)
+r = run("analyze", "-q", "-o", out, os.path.join(WORK, "missing.wav"))
+check(r.returncode == 1 and os.listdir(os.path.dirname(out)) == [],
+      "every input failed: no output and no temp file left")
 
 # 5b. An output that cannot be written fails before any analysis and leaves
 #     an existing -o file as it was.

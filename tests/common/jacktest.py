@@ -2,6 +2,10 @@
 
 Procs: every process a test starts, with its stdout/stderr in files of the
 work dir, stopped in reverse order at the end (clients before servers).
+Every JACK client gets a name unique on the machine (cn): libjack binds a
+socket named after the client alone while it opens, so same-named clients
+of two parallel tests collide (see tests/common/jctl.c, which stands in for
+jack_lsp with a unique name).
 Jack: `jackd --no-realtime -S -d dummy` on a private server name
 (JACK_DEFAULT_SERVER for the clients, JACK_NO_START_SERVER so nothing
 autostarts one). OscReceiver: a real OSC/UDP receiver on a port the kernel
@@ -16,6 +20,11 @@ import struct
 import subprocess
 import threading
 import time
+
+
+def cn(base):
+    """A JACK client name unique on this machine while this process runs."""
+    return f"{base}.{os.getpid()}"
 
 
 def wait_until(pred, timeout, step=0.05):
@@ -80,8 +89,8 @@ class Jack:
     machine audio runs slower than real time instead of clients missing
     cycles."""
 
-    def __init__(self, procs, tag, rate=48000, period=256):
-        self.procs = procs
+    def __init__(self, procs, jctl, tag, rate=48000, period=256):
+        self.procs, self.jctl = procs, jctl
         self.name = f"vw-{tag}-{os.getpid()}"
         self.env = dict(os.environ, JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
         self.rate, self.period = rate, period
@@ -109,7 +118,8 @@ class Jack:
             raise RuntimeError(f"jackd {self.name} did not start: {err}")
 
     def ports(self):
-        r = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True, timeout=20)
+        r = subprocess.run([self.jctl, "lsp"], env=self.env, capture_output=True, text=True,
+                           timeout=20)
         return r.stdout.split("\n") if r.returncode == 0 else []
 
     def stop(self):
@@ -128,9 +138,10 @@ class Jack:
                     pass
 
 
-def jplay(procs, jack, jplay_bin, wav, tag="jplay", *args):
-    """tests/listen/jplay: plays wav once all its outputs are connected."""
-    p = procs.spawn([jplay_bin, *args, wav], tag, jack.env)
+def jplay(procs, jack, jplay_bin, wav, name, tag="jplay", *args):
+    """tests/listen/jplay as client name: plays wav once all its outputs
+    are connected."""
+    p = procs.spawn([jplay_bin, "-n", name, *args, wav], tag, jack.env)
     if not wait_until(lambda: p.poll() is not None or "ready" in procs.text(p), 30):
         raise RuntimeError("jplay did not start: " + procs.text(p, "err"))
     if p.poll() is not None:

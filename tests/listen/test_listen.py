@@ -1,11 +1,17 @@
 """End-to-end tests of `valar listen` against a real JACK server.
 
-Usage: test_listen.py CHECK VALAR JPLAY ALLOC_SO WORK_DIR
+Usage: test_listen.py CHECK VALAR JPLAY JCTL ALLOC_SO WORK_DIR
 
 Every check (except cli) starts its own `jackd --no-realtime -d dummy` on a
 private server name (JACK_DEFAULT_SERVER for the clients, JACK_NO_START_SERVER
 so nothing autostarts a server), and stops everything it started, clients
-first, even when a check fails. The server runs in sync mode (-S): it waits
+first, even when a check fails. Every JACK client it starts has a name no
+other test uses at the same time (cn(): the check and our pid): while a
+client opens, libjack binds a socket named after the client alone
+(/dev/shm/jack_<client>_<uid>_0), so two "jplay"s opening at once on two
+private servers took each other's socket, and both tests failed. jack_lsp,
+jack_connect and jack_bufsize have fixed names: tests/common/jctl.c does
+their jobs under a name of its own. The server runs in sync mode (-S): it waits
 for every client each cycle, so on a loaded machine audio runs slower than
 real time instead of a client missing a cycle.
 
@@ -26,7 +32,7 @@ Checks:
               stereo file through JACK at that buffer size == analyze --streaming
   rate-8000, rate-192000
               the same with the server (and the file) at that sample rate
-  bufsize     buffer size changed twice (jack_bufsize) while playing: still equal
+  bufsize     buffer size changed twice (jctl bufsize) while playing: still equal
   osc-midi    oscdump (UDP) gets /valar/arousal, /valar/valence, /valar/frame for
               every 500 ms of audio (frame times 0, 0.5, ...); jack_midi_dump gets
               CC 20/21 whose values are round((x+1)/2*127) of the OSC values;
@@ -53,11 +59,13 @@ import socket
 import subprocess
 import sys
 import time
-import wave
 
 import numpy as np
 
-CHECK, VALAR, JPLAY, ALLOC_SO, WORK = sys.argv[1:6]
+sys.path.insert(0, os.path.join(os.environ["VALAR_SRC"], "tests", "common"))
+import testutil  # noqa: E402
+
+CHECK, VALAR, JPLAY, JCTL, ALLOC_SO, WORK = sys.argv[1:7]
 WORK = os.path.join(WORK, CHECK)
 RATE = 48000
 SEG = RATE // 2
@@ -78,6 +86,11 @@ def info(what):
 
 
 # --- processes ---------------------------------------------------------------
+
+def cn(base):
+    """A JACK client name unique on this machine while this test runs."""
+    return f"{base}.{CHECK}.{os.getpid()}"
+
 
 def base_env(server):
     env = dict(os.environ)
@@ -165,7 +178,7 @@ class Jack:
             raise RuntimeError(f"jackd {self.name} did not start: {err}")
 
     def ports(self):
-        r = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True, timeout=20)
+        r = subprocess.run([JCTL, "lsp"], env=self.env, capture_output=True, text=True, timeout=20)
         return r.stdout.split("\n") if r.returncode == 0 else []
 
     def stop(self, sig=signal.SIGTERM):
@@ -199,7 +212,8 @@ class Jack:
 
 
 def listen(jack, tag, *args, env=None):
-    p = spawn([VALAR, "listen", *args], tag, env or jack.env)
+    name = [] if "--name" in args else ["--name", cn("valar")]
+    p = spawn([VALAR, "listen", *name, *args], tag, env or jack.env)
     return p
 
 
@@ -210,13 +224,16 @@ def wait_ready(p, timeout=60):
 
 
 def jplay(jack, wav, tag="jplay", *args):
-    p = spawn([JPLAY, *args, wav], tag, jack.env)
+    name = [] if "-n" in args else ["-n", cn("jplay")]
+    p = spawn([JPLAY, *name, *args, wav], tag, jack.env)
     if not wait_until(lambda: p.poll() is not None or "ready" in text(p), 30):
         raise RuntimeError("jplay did not start: " + text(p, "err"))
     return p
 
 
 def free_port(kind=socket.SOCK_DGRAM):
+    """A port that was free a moment ago: someone else may take it before
+    we use it (oscdump checks and retries)."""
     s = socket.socket(socket.AF_INET, kind)
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -224,24 +241,63 @@ def free_port(kind=socket.SOCK_DGRAM):
     return port
 
 
-def port_bound(port, kind):
-    s = socket.socket(socket.AF_INET, kind)
+def dead_port():
+    """A TCP port nobody listens on, for as long as the returned socket is
+    open: bound but not listening, so connections are refused and no other
+    process can take the port meanwhile."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
+
+
+def socket_inodes(pid):
+    """Inodes of the sockets process pid has open."""
+    inodes = set()
     try:
-        s.bind(("127.0.0.1", port))
-        return False
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
     except OSError:
-        return True
-    finally:
-        s.close()
+        pass
+    return inodes
 
 
-def oscdump(port, tcp=False):
-    url = f"osc.tcp://:{port}" if tcp else str(port)
-    p = spawn(["oscdump", "-L", url], f"oscdump-{port}", dict(os.environ))
-    kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
-    if not wait_until(lambda: p.poll() is not None or port_bound(port, kind), 15):
-        raise RuntimeError("oscdump did not start")
-    return p
+def holds_port(pid, port, tcp):
+    """Does process pid have a socket bound to local port `port` (TCP
+    listening, or UDP), on any address? Read from /proc/net, so that a port
+    someone else took between free_port() and the bind does not count."""
+    mine = socket_inodes(pid)
+    for table in (["tcp", "tcp6"] if tcp else ["udp", "udp6"]):
+        try:
+            lines = open(f"/proc/net/{table}").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if (int(f[1].rsplit(":", 1)[1], 16) == port and f[9] in mine
+                    and (not tcp or f[3] == "0A")):  # 0A: LISTEN
+                return True
+    return False
+
+
+def oscdump(tcp=False):
+    """oscdump on a free port: (process, port). A port can be taken by
+    another process between choosing it and oscdump's bind (tests run in
+    parallel); oscdump then exits at once, and we try another port. A
+    receiver that never starts is an error, not an empty result."""
+    err = ""
+    for attempt in range(10):
+        port = free_port(socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
+        url = f"osc.tcp://:{port}" if tcp else str(port)
+        p = spawn(["oscdump", "-L", url], f"oscdump-{port}", dict(os.environ))
+        wait_until(lambda: p.poll() is not None or holds_port(p.pid, port, tcp), 15)
+        if p.poll() is None and holds_port(p.pid, port, tcp):
+            return p, port
+        finish(p)
+        err = text(p, "err").strip()
+        info(f"oscdump could not bind port {port} ({err}); trying another")
+    raise RuntimeError(f"oscdump did not start in 10 attempts: {err}")
 
 
 def osc_messages(out):
@@ -259,13 +315,7 @@ def osc_messages(out):
 # --- audio and reference results ---------------------------------------------
 
 def write_wav(path, x):
-    x = np.atleast_2d(x.T).T
-    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
-    with wave.open(path, "wb") as w:
-        w.setnchannels(x.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.tobytes())
+    testutil.write_wav(path, x, RATE)
 
 
 def music(seconds, channels, seed):
@@ -340,7 +390,7 @@ def run_equal(period, stdout_fmt="csv", extra=()):
     wav = make_file(f"stereo-{period}.wav", 3.7, 2, seed=period)
     ref = analyze(wav)
     v = listen(jack, "listen", "--wait", f"--stdout={stdout_fmt}", "--count", str(len(ref)),
-               "--connect", "jplay", "--no-osc", "--stats", *extra)
+               "--connect", cn("jplay"), "--no-osc", "--stats", *extra)
     check(wait_ready(v), f"valar listen is up at {period} frames ({text(v, 'err').strip()[-300:]})")
     pl = jplay(jack, wav)
     try:
@@ -368,7 +418,8 @@ def check_closed_stdout(jack):
     """`valar listen --stdout | head -3`: a closed pipe ends it quietly, exit 0."""
     wav = os.path.join(WORK, "stereo-256.wav")
     pl = jplay(jack, wav, "jplay-pipe", "-l", "10")
-    v = subprocess.Popen([VALAR, "listen", "--stdout", "--connect", "jplay", "--no-osc"],
+    v = subprocess.Popen([VALAR, "listen", "--name", cn("valar-pipe"), "--stdout", "--connect",
+                          cn("jplay"), "--no-osc"],
                          stdout=subprocess.PIPE, stderr=open(os.path.join(WORK, "pipe.err"), "w"),
                          env=jack.env, text=True)
     procs.append(v)
@@ -453,12 +504,12 @@ def check_osc_midi():
     jack = Jack("oscmidi", 256)
     wav = make_file("mono.wav", 4.2, 1, seed=7)
     ref = analyze(wav)
-    port = free_port()
-    osc = oscdump(port)
-    mon = spawn(["stdbuf", "-oL", "jack_midi_dump"], "midi_dump", jack.env)
-    check(wait_until(lambda: "midi-monitor:input" in jack.ports(), 30), "jack_midi_dump is up")
+    osc, port = oscdump()
+    mon = spawn(["stdbuf", "-oL", "jack_midi_dump", cn("midi-monitor")], "midi_dump", jack.env)
+    check(wait_until(lambda: cn("midi-monitor") + ":input" in jack.ports(), 30),
+          "jack_midi_dump is up")
     v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect",
-               "jplay:out_1", "--midi-connect", "midi-monitor", "--osc-url",
+               cn("jplay") + ":out_1", "--midi-connect", cn("midi-monitor"), "--osc-url",
                f"osc.udp://127.0.0.1:{port}")
     check(wait_ready(v), "valar listen is up")
     pl = jplay(jack, wav)
@@ -509,17 +560,16 @@ def check_options():
     wav = make_file("stereo-opts.wav", 3.7, 2, seed=11)
     ref = [fields(r) for r in analyze(wav)]
     n = len(ref)
-    port = free_port(socket.SOCK_STREAM)
-    osc = oscdump(port, tcp=True)
+    osc, port = oscdump(tcp=True)
     pl = jplay(jack, wav, "jplay", "-m")
-    v = listen(jack, "listen", "--name", "mer", "--wait", "--stdout=json", "--count", str(n),
-               "--connect", "jplay", "--midi-connect", "jplay", "--osc-tcp", "--osc-port", str(port),
-               "--osc-prefix", "/mood", "--osc-range", "01", "--midi-channel", "5",
+    v = listen(jack, "listen", "--name", cn("mer"), "--wait", "--stdout=json", "--count", str(n),
+               "--connect", cn("jplay"), "--midi-connect", cn("jplay"), "--osc-tcp",
+               "--osc-port", str(port), "--osc-prefix", "/mood", "--osc-range", "01", "--midi-channel", "5",
                "--cc-arousal", "3", "--cc-valence", "9", "--midi-14bit")
     check(wait_ready(v), "valar listen --name mer is up")
     ports = jack.ports()
-    check(all(p in ports for p in ["mer:in_1", "mer:in_2", "mer:midi_out"]),
-          "client 'mer' has in_1, in_2, midi_out")
+    check(all(cn("mer") + p in ports for p in [":in_1", ":in_2", ":midi_out"]),
+          f"client '{cn('mer')}' has in_1, in_2, midi_out")
     try:
         rc = v.wait(90)
     except subprocess.TimeoutExpired:
@@ -564,10 +614,10 @@ def check_options():
 
     # An OSC receiver that is not there (TCP, nobody listening): said once,
     # counted in the summary line, and the analysis carries on.
-    dead = free_port(socket.SOCK_STREAM)
-    pl = jplay(jack, wav, "jplay-dead", "-n", "jdead")
-    v = listen(jack, "listen-dead", "--name", "dead", "--wait", "--count", "2", "--no-midi",
-               "--connect", "jdead", "--osc-tcp", "--osc-port", str(dead))
+    dead_sock, dead = dead_port()
+    pl = jplay(jack, wav, "jplay-dead", "-n", cn("jdead"))
+    v = listen(jack, "listen-dead", "--name", cn("dead"), "--wait", "--count", "2", "--no-midi",
+               "--connect", cn("jdead"), "--osc-tcp", "--osc-port", str(dead))
     try:
         rc = v.wait(90)
     except subprocess.TimeoutExpired:
@@ -576,6 +626,7 @@ def check_options():
     err = text(v, "err")
     check(rc == 0 and err.count("cannot send to") == 1 and "2 results not sent over OSC" in err,
           f"dead OSC receiver: one warning, counted in the summary (rc {rc})")
+    dead_sock.close()
 
 
 def check_alloc():
@@ -583,12 +634,12 @@ def check_alloc():
     jack = Jack("alloc", 64)
     wav = make_file("stereo-alloc.wav", 3.7, 2, seed=3)
     ref = analyze(wav)
-    port = free_port()
-    osc = oscdump(port)
+    osc, port = oscdump()
     env = dict(jack.env, LD_PRELOAD=ALLOC_SO, ALLOC_COUNT_OUT=out)
     pl = jplay(jack, wav, "jplay", "-m")
-    v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect", "jplay",
-               "--midi-connect", "jplay", "--osc-url", f"osc.udp://127.0.0.1:{port}", env=env)
+    v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect",
+               cn("jplay"), "--midi-connect", cn("jplay"), "--osc-url",
+               f"osc.udp://127.0.0.1:{port}", env=env)
     check(wait_ready(v), "valar listen is up with the allocation counter preloaded")
     try:
         rc = v.wait(90)
@@ -617,7 +668,7 @@ def check_alloc():
     v = listen(jack, "listen-pa", "--backend", "portaudio", "--device", "system", "--wait",
                "--stdout", "--count", str(len(ref)), "--no-osc", env=env)
     check(wait_ready(v), "PortAudio backend is up with the counter")
-    connect_portaudio(jack, before, "jplay")
+    connect_portaudio(jack, before, cn("jplay"))
     try:
         rc = v.wait(90)
     except subprocess.TimeoutExpired:
@@ -644,7 +695,7 @@ def connect_portaudio(jack, before, player):
     wait_until(lambda: len([p for p in jack.ports() if p and p not in before]) >= 2, 30)
     new = sorted(p for p in jack.ports() if p and p not in before)
     for i, p in enumerate(new[:2]):
-        subprocess.run(["jack_connect", f"{player}:out_{i + 1}", p], env=jack.env, timeout=20)
+        subprocess.run([JCTL, "connect", f"{player}:out_{i + 1}", p], env=jack.env, timeout=20)
     return new
 
 
@@ -665,7 +716,7 @@ def check_portaudio():
                "--stdout", "--count", str(len(ref)), "--no-osc")
     check(wait_ready(v), "--backend portaudio --device system is up: "
                          + text(v, "err").strip().splitlines()[-1])
-    new = connect_portaudio(jack, before, "jplay")
+    new = connect_portaudio(jack, before, cn("jplay"))
     check(len(new) >= 2, f"PortAudio's JACK ports appeared: {new}")
     try:
         rc = v.wait(90)
@@ -688,7 +739,7 @@ def check_bufsize():
     jack = Jack("bufsize", 256)
     wav = make_file("stereo-bs.wav", 6.2, 2, seed=9)
     ref = analyze(wav)
-    v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect", "jplay",
+    v = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect", cn("jplay"),
                "--no-osc")
     check(wait_ready(v), "valar listen is up at 256 frames")
     pl = jplay(jack, wav)
@@ -696,14 +747,14 @@ def check_bufsize():
     rcs = []
     for size in (1024, 64):
         time.sleep(1.2)
-        rcs.append(subprocess.run(["jack_bufsize", str(size)], env=jack.env, capture_output=True,
+        rcs.append(subprocess.run([JCTL, "bufsize", str(size)], env=jack.env, capture_output=True,
                                   timeout=30).returncode)
     try:
         rc = v.wait(90)
     except subprocess.TimeoutExpired:
         rc = None
     err = text(v, "err")
-    check(rcs == [0, 0], "jack_bufsize 1024, then 64")
+    check(rcs == [0, 0], "buffer size set to 1024, then 64")
     check("buffer size now 1024 frames" in err and "buffer size now 64 frames" in err,
           "valar listen follows both buffer-size changes")
     check(rc == 0 and csv_rows(text(v)) == ref,
@@ -716,7 +767,7 @@ def check_shutdown():
     for sig, how in [(signal.SIGKILL, "killed (SIGKILL)"), (signal.SIGTERM, "stopped (SIGTERM)")]:
         jack = Jack(f"sd{int(sig)}", 256)
         pl = jplay(jack, wav, f"jplay-{int(sig)}", "-l", "30")
-        v = listen(jack, f"listen-{int(sig)}", "--stdout", "--connect", "jplay", "--no-osc")
+        v = listen(jack, f"listen-{int(sig)}", "--stdout", "--connect", cn("jplay"), "--no-osc")
         check(wait_ready(v), "valar listen is up")
         ok = wait_until(lambda: len(text(v).splitlines()) >= 3 or v.poll() is not None, 60)
         check(ok and v.poll() is None, "results are flowing")
@@ -739,7 +790,7 @@ def check_reconnect():
     wav = make_file("stereo-rc.wav", 3.7, 2, seed=17)
     ref = analyze(wav)
     n = len(ref)
-    v = listen(jack, "listen", "--reconnect", "--wait", "--stdout", "--connect", "jplay", "--no-osc")
+    v = listen(jack, "listen", "--reconnect", "--wait", "--stdout", "--connect", cn("jplay"), "--no-osc")
     ok = wait_until(lambda: "waiting for a JACK server" in text(v, "err") or v.poll() is not None, 60)
     check(ok and v.poll() is None, "no server yet: --reconnect waits")
 
@@ -785,7 +836,7 @@ def bench():
     for period in (64, 256, 1024):
         jack = Jack(f"bench{period}", period)
         pl = jplay(jack, wav, f"jplay{period}", "-l", "3")
-        v = listen(jack, f"listen{period}", "--stats", "--count", "20", "--connect", "jplay",
+        v = listen(jack, f"listen{period}", "--stats", "--count", "20", "--connect", cn("jplay"),
                    "--osc-url", f"osc.udp://127.0.0.1:{free_port()}", "--stdout")
         wait_ready(v)
         try:

@@ -10,6 +10,7 @@
 #include "crnn.h"
 #include "melspec.h"
 #include "tnet.h"
+#include "teval.h"
 #include "ttrain.h"
 #include "synth.h"
 
@@ -122,7 +123,7 @@ static void run_kind(int kind, const tset *train, const tset *val, const melspec
         return;
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     tmetrics m;
-    CHECK(ttrain_eval(net, val, o.seq_len, 2, &m) == 0, "%s: ttrain_eval failed", kn);
+    CHECK(teval_run(net, val, o.seq_len, 2, &m) == 0, "%s: teval_run failed", kn);
     double ch[2];
     chance(val, ch);
     printf("%s: trained %.1f s; val RMSE arousal %.4f valence %.4f (chance %.4f %.4f), r %.3f "

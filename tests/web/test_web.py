@@ -1,12 +1,13 @@
 """Tests of the web view (`valar listen --http`) and `valar analyze --plot`.
 
-Usage: test_web.py CHECK VALAR JPLAY HTTPFEED ALLOC_SO WORK_DIR   ('-' = not needed)
+Usage: test_web.py CHECK VALAR JPLAY JCTL HTTPFEED ALLOC_SO WORK_DIR   ('-' = not needed)
 
 Servers and ports: every HTTP server here binds port 0 and the test reads
 the port it got from the program's output; the OSC receiver is a socket the
 test binds to port 0 itself. No port is guessed, so parallel tests cannot
 race for one. JACK checks start a private `jackd -d dummy` (see
-tests/common/jacktest.py) and stop everything they started.
+tests/common/jacktest.py), give every JACK client a unique name (valar
+--name, jplay -n, jctl) and stop everything they started.
 
 Checks:
   http     httpfeed (the web view alone, results published on command):
@@ -67,9 +68,10 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from jacktest import Jack, OscReceiver, Procs, finish, jplay, wait_until  # noqa: E402
+from jacktest import Jack, OscReceiver, Procs, cn, finish, jplay, wait_until  # noqa: E402
 
-CHECK, VALAR, JPLAY, HTTPFEED, ALLOC_SO, WORK = sys.argv[1:7]
+CHECK, VALAR, JPLAY, JCTL, HTTPFEED, ALLOC_SO, WORK = sys.argv[1:8]
+PLAYER = cn("jplay")  # our JACK clients' names
 WORK = os.path.join(WORK, CHECK)
 SRC = os.environ.get("VALAR_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 RATE = 48000
@@ -400,9 +402,10 @@ def screenshot_of(d, path):
 # --- valar listen --------------------------------------------------------------
 
 def listen(jack, tag, *args, env=None):
-    """valar listen --http 0 ...; returns (process, port) once both the JACK
-    client and the web view are up."""
-    p = procs.spawn([VALAR, "listen", "--http", "0", *args], tag, env or jack.env)
+    """valar listen --http 0 --connect PLAYER ...; returns (process, port)
+    once both the JACK client and the web view are up."""
+    p = procs.spawn([VALAR, "listen", "--name", cn("valar"), "--http", "0", "--connect", PLAYER,
+                     *args], tag, env or jack.env)
     ok = wait_until(lambda: p.poll() is not None or
                     ("JACK client" in procs.text(p, "err") and "web view at" in procs.text(p, "err")),
                     60)
@@ -615,7 +618,8 @@ def check_cli():
     env = dict(os.environ, JACK_DEFAULT_SERVER=ghost, JACK_NO_START_SERVER="1")
 
     def run(*args):
-        return subprocess.run([VALAR, "listen", "--backend", "jack", "--no-osc", *args],
+        return subprocess.run([VALAR, "listen", "--name", cn("valar"), "--backend", "jack",
+                               "--no-osc", *args],
                               capture_output=True, text=True, timeout=60, env=env)
 
     r = subprocess.run([VALAR, "listen", "--help"], capture_output=True, text=True, timeout=30)
@@ -647,12 +651,12 @@ def check_cli():
 
 
 def check_browser():
-    jack = Jack(procs, "browser")
+    jack = Jack(procs, JCTL, "browser")
     wav = make_file("browser.wav", 6.2, 2, seed=1)
     ref = analyze(wav, "--streaming")
     n = len(ref)
     osc = OscReceiver()
-    v, port = listen(jack, "listen", "--reconnect", "--wait", "--connect", "jplay", "--no-midi",
+    v, port = listen(jack, "listen", "--reconnect", "--wait", "--no-midi",
                      "--osc-url", osc.url)
     url = f"http://127.0.0.1:{port}/"
     d = browser()
@@ -663,7 +667,7 @@ def check_browser():
         st = page_state(d)
         check(st["model"] == "placeholder-streaming.safetensors" and st["placeholder"] and st["banner"],
               f"it names the model ({st['model']}) and shows the placeholder warning")
-        pl = jplay(procs, jack, JPLAY, wav)
+        pl = jplay(procs, jack, JPLAY, wav, PLAYER)
         check(wait_until(lambda: len(page_state(d)["results"]) >= n, 90),
               f"the page received the {n} results of the file")
         wait_until(lambda: len(osc.frames()) >= n, 10)
@@ -740,7 +744,7 @@ def check_browser():
         check(last >= n, f"(the history: results up to {last})")
         # The server comes back: valar reconnects, a new stream from time 0.
         jack.start()
-        pl = jplay(procs, jack, JPLAY, wav, "jplay2")
+        pl = jplay(procs, jack, JPLAY, wav, PLAYER, "jplay2")
         check(wait_until(lambda: page_state(d)["state"] == "live" and
                          page_state(d)["results"][-1]["seq"] >= last + 3, 60),
               "the server is back: live again")
@@ -784,12 +788,12 @@ def check_browser():
 
 
 def check_robust():
-    jack = Jack(procs, "robust")
+    jack = Jack(procs, JCTL, "robust")
     wav = make_file("robust.wav", 8.2, 2, seed=2)
     ref = analyze(wav, "--streaming")
     n = len(ref)
     osc = OscReceiver()
-    v, port = listen(jack, "listen", "--wait", "--stdout", "--connect", "jplay", "--osc-url",
+    v, port = listen(jack, "listen", "--wait", "--stdout", "--osc-url",
                      osc.url)
     viewers = [Viewer(port) for _ in range(20)]
     check(wait_until(lambda: all(x.events for x in viewers), 30), "20 viewers connected")
@@ -833,7 +837,7 @@ def check_robust():
     threads = [threading.Thread(target=f, daemon=True) for f in (barrage, poll_now, history, history)]
     for t in threads:
         t.start()
-    pl = jplay(procs, jack, JPLAY, wav)
+    pl = jplay(procs, jack, JPLAY, wav, PLAYER)
     done = wait_until(lambda: "done" in procs.text(pl) and len(osc.frames()) >= n + 2, 120)
     stop.set()
     for t in threads:
@@ -874,13 +878,13 @@ def check_robust():
 
 def check_alloc():
     out = os.path.join(WORK, "alloc.txt")
-    jack = Jack(procs, "alloc", period=64)
+    jack = Jack(procs, JCTL, "alloc", period=64)
     wav = make_file("alloc.wav", 4.2, 2, seed=3)
     ref = analyze(wav, "--streaming")
     osc = OscReceiver()
     env = dict(jack.env, LD_PRELOAD=ALLOC_SO, ALLOC_COUNT_OUT=out)
-    v, port = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--connect",
-                     "jplay", "--osc-url", osc.url, env=env)
+    v, port = listen(jack, "listen", "--wait", "--stdout", "--count", str(len(ref)), "--osc-url",
+                     osc.url, env=env)
     viewers = [Viewer(port) for _ in range(4)]
     wait_until(lambda: all(x.events for x in viewers), 20)
     stop = threading.Event()
@@ -893,7 +897,7 @@ def check_alloc():
 
     t = threading.Thread(target=fetch, daemon=True)
     t.start()
-    pl = jplay(procs, jack, JPLAY, wav)
+    pl = jplay(procs, jack, JPLAY, wav, PLAYER)
     try:
         rc = v.wait(90)
     except subprocess.TimeoutExpired:
@@ -973,11 +977,24 @@ def check_plot():
     before = open(s1, "rb").read()
     junk = os.path.join(WORK, "junk.wav")
     open(junk, "wb").write(b"RIFF....WAVEjunk")
-    r = subprocess.run([VALAR, "analyze", "--plot", s1, a, junk], capture_output=True, text=True,
+    r = subprocess.run([VALAR, "analyze", "--plot", s1, junk], capture_output=True, text=True,
                        timeout=60)
     check(r.returncode == 1 and open(s1, "rb").read() == before
           and not [f for f in os.listdir(WORK) if f.startswith("one.svg.")],
-          "a failed analysis leaves the existing plot untouched, no temporary file")
+          "nothing analysed: the existing plot is left untouched, no temporary file")
+    # Like -o: a file that fails among others is left out (and named), exit 1.
+    r = subprocess.run([VALAR, "analyze", "-q", "--plot", s1, junk, a], capture_output=True,
+                       text=True, timeout=60)
+    panels = ET.parse(s1).getroot().findall("s:g[@class='file']", ns)
+    check(r.returncode == 1 and junk in r.stderr and len(panels) == 1
+          and len(panels[0].findall(".//s:circle[@class='pt']", ns)) == len(analyze(a)),
+          "a file that fails among others: left out of the plot, named, exit 1")
+    check(sanitizer_clean(r.stderr), "(the kept results are freed once: no double free)")
+    r = subprocess.run([VALAR, "analyze", "-q", "--deam", WORK, "--plot", s1, junk, a],
+                       capture_output=True, text=True, timeout=60)
+    rows = open(os.path.join(WORK, "arousal.csv")).read().splitlines()
+    check(r.returncode == 1 and sanitizer_clean(r.stderr) and len(rows) == 2,
+          "--deam and --plot together, a failed file first: both written, no double free")
     # It renders.
     d = browser(1000, 1310)
     try:
@@ -1008,12 +1025,12 @@ def figures():
     demo = os.path.join(SRC, "examples", "demo.ogg")
     out = os.path.join(SRC, "docs", "img", "live.png")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    jack = Jack(procs, "figures", rate=44100)
-    v, port = listen(jack, "listen", "--wait", "--connect", "jplay", "--no-osc", "--no-midi")
+    jack = Jack(procs, JCTL, "figures", rate=44100)
+    v, port = listen(jack, "listen", "--wait", "--no-osc", "--no-midi")
     d = browser(1200, 760)
     try:
         d.get(f"http://127.0.0.1:{port}/")
-        pl = jplay(procs, jack, JPLAY, demo, "jplay", "-l", "3")
+        pl = jplay(procs, jack, JPLAY, demo, PLAYER, "jplay", "-l", "3")
         wait_until(lambda: "done" in procs.text(pl), 120, step=0.5)
         time.sleep(1.2)
         d.save_screenshot(out)
