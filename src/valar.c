@@ -18,6 +18,7 @@
 #include "filelist.h"
 #include "melspec.h"
 #include "modelpath.h"
+#include "plot.h"
 #include "progress.h"
 #include "report.h"
 #include "resume.h"
@@ -62,6 +63,8 @@ static void usage(FILE *f)
                "      --deam DIR       also write DIR/arousal.csv and DIR/valence.csv in the\n"
                "                       MediaEval/DEAM wide format (song_id = file name\n"
                "                       without extension, columns sample_15000ms, ...)\n"
+               "      --plot FILE.svg  also draw the results (curves over time and the path\n"
+               "                       in the valence-arousal plane, one panel per file)\n"
                "  -q, --quiet          no notes and no progress bar on stderr\n"
                "CSV columns: time_s,arousal,valence (time_s = start of the 500 ms segment);\n"
                "with several files, -r or --files-from a leading 'file' column is added.\n"
@@ -203,10 +206,10 @@ static int writable_dir(const char *dir)
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0;
 }
 
-enum { O_DEAM = 256, O_SUMMARY, O_UNORDERED, O_FILES_FROM, O_RESUME, O_LIST };
+enum { O_DEAM = 256, O_SUMMARY, O_UNORDERED, O_FILES_FROM, O_RESUME, O_LIST, O_PLOT };
 
 typedef struct {
-    const char *model, *output, *deam, *files_from, *resume;
+    const char *model, *output, *deam, *files_from, *resume, *plot;
     int streaming, fmt, quiet, jobs, unordered, summary, recursive, sep, list;
 } analyze_opts;
 
@@ -238,6 +241,7 @@ static int parse_analyze(int argc, char **argv, analyze_opts *o)
         {"null", no_argument, 0, '0'},
         {"resume", required_argument, 0, O_RESUME},
         {"list", no_argument, 0, O_LIST},
+        {"plot", required_argument, 0, O_PLOT},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -281,6 +285,9 @@ static int parse_analyze(int argc, char **argv, analyze_opts *o)
             break;
         case O_LIST:
             o->list = 1;
+            break;
+        case O_PLOT:
+            o->plot = optarg;
             break;
         case 'j':
             errno = 0;
@@ -331,6 +338,18 @@ static int parse_analyze(int argc, char **argv, analyze_opts *o)
     return -1;
 }
 
+/* 0 if the folder of file can be written to, else -1 having said so. */
+static int check_parent(const char *flag, const char *file)
+{
+    char dir[4096];
+    const char *slash = strrchr(file, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - file) + 1 : 1, slash ? file : ".");
+    if (writable_dir(dir))
+        return 0;
+    fprintf(stderr, "valar: %s %s: %s is not a writable directory\n", flag, file, dir);
+    return -1;
+}
+
 /* Fail before any analysis (and before -o replaces a file) if an output
  * cannot be written. */
 static int check_outputs(const analyze_opts *o)
@@ -340,16 +359,10 @@ static int check_outputs(const analyze_opts *o)
         return -1;
     }
     const char *out = o->output ? o->output : o->resume;
-    if (out) {
-        char dir[4096];
-        const char *slash = strrchr(out, '/');
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + 1 : 1, slash ? out : ".");
-        if (!writable_dir(dir)) {
-            fprintf(stderr, "valar: %s %s: %s is not a writable directory\n",
-                    o->output ? "-o" : "--resume", out, dir);
-            return -1;
-        }
-    }
+    if (out && check_parent(o->output ? "-o" : "--resume", out))
+        return -1;
+    if (o->plot && check_parent("--plot", o->plot))
+        return -1;
     return 0;
 }
 
@@ -540,21 +553,41 @@ static void on_tick(void *user)
     progress_tick(st->pg);
 }
 
-/* Outputs written at the end from every file's results (--deam), which
- * are then kept in memory. */
+/* Outputs written at the end from every file's results (--deam, --plot),
+ * which are then kept in memory. */
 static int needs_all_results(const analyze_opts *o)
 {
-    return o->deam != NULL;
+    return o->deam != NULL || o->plot != NULL;
+}
+
+/* --plot: one SVG page for all files, written atomically. */
+static int write_plot(const char *path, const analysis *a, size_t n, const char *model,
+                      const weights *w)
+{
+    outfile of;
+    if (out_open(&of, path))
+        return -1;
+    const char *base = strrchr(model, '/'), *ph = weights_meta(w, "placeholder");
+    plot_begin(of.f, (int)n, base ? base + 1 : model, ph && strcmp(ph, "true") == 0);
+    for (size_t i = 0; i < n; i++)
+        plot_file(of.f, (int)i, a[i].path, a[i].r, a[i].n);
+    plot_end(of.f);
+    return out_close(&of, 1);
 }
 
 /* Those outputs, from the files kept in input order (failed ones left out). */
-static int write_from_all(const analyze_opts *o, analysis *a, size_t n)
+static int write_from_all(const analyze_opts *o, analysis *a, size_t n, const char *model,
+                          const weights *w)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (a[i].path)
-            a[k++] = a[i];
+        if (a[i].path && k++ != i) { /* moved, not copied: the caller frees each r once */
+            a[k - 1] = a[i];
+            a[i] = (analysis){0};
+        }
     if (o->deam && (write_deam(o->deam, a, (int)k, 0) || write_deam(o->deam, a, (int)k, 1)))
+        return -1;
+    if (o->plot && write_plot(o->plot, a, k, model, w))
         return -1;
     return 0;
 }
@@ -629,7 +662,7 @@ static int run_files(const analyze_opts *o, const weights *w, const char *model,
         fprintf(stderr, "valar: %s: cannot write: %s\n", st.out_name, strerror(errno));
         res = -1;
     }
-    if (keep_out && st.keep && write_from_all(o, st.keep, n))
+    if (keep_out && st.keep && write_from_all(o, st.keep, n, model, w))
         res = -1;
     if (st.failed)
         fprintf(stderr, "valar: %zu of %zu files failed\n", st.failed, n);

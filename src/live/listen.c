@@ -2,7 +2,8 @@
  *
  * Threads: the audio callback (JACK or PortAudio) mixes to mono into a ring
  * buffer and writes MIDI; the worker (live.c) runs the analyzer; the output
- * thread (output.c) sends OSC and writes stdout; this main thread only
+ * thread (output.c) sends OSC, writes stdout and publishes to the web view
+ * (httpview.c, whose HTTP threads serve the viewers); this main thread only
  * waits for signals and polls the backend for shutdown, rate changes and
  * ports to autoconnect. */
 #include "listen.h"
@@ -23,6 +24,9 @@
 #include "weights.h"
 #ifdef VALAR_HAVE_JACK
 #include "jackio.h"
+#endif
+#ifdef VALAR_HAVE_HTTP
+#include "httpview.h"
 #endif
 #ifdef VALAR_HAVE_PORTAUDIO
 #include "paio.h"
@@ -56,6 +60,7 @@ typedef struct {
     /* OSC and stdout */
     const char *osc_url, *osc_host, *osc_port, *prefix;
     int osc, osc_tcp, range01, format;
+    const char *http; /* --http [ADDR:]PORT, or NULL */
 } options;
 
 static void usage(FILE *f)
@@ -118,6 +123,14 @@ static void usage(FILE *f)
            "      --osc-range R      11 = -1..1 (default) or 01 = 0..1, i.e. (x + 1) / 2\n"
            "      --no-osc           no OSC output\n"
            "\n"
+           "Web view (libmicrohttpd)\n"
+           "      --http [ADDR:]PORT serve a live page (the valence-arousal plane with a 30 s\n"
+           "                         trail, curves of the last 5 minutes) and JSON on\n"
+           "                         127.0.0.1:PORT, or on ADDR (then anyone who can reach\n"
+           "                         it can watch); PORT 0 picks a free one (printed).\n"
+           "                         /?overlay=1 is transparent, for OBS browser sources;\n"
+           "                         /now, /history?seconds=N: JSON; /events: Server-Sent Events\n"
+           "\n"
            "Text\n"
            "  -o, --stdout[=FMT]     also print one line per result: csv (default; header\n"
            "                         time_s,arousal,valence like valar analyze) or json (one\n"
@@ -165,6 +178,7 @@ enum {
     O_OSC_RANGE,
     O_NO_OSC,
     O_STATS,
+    O_HTTP,
 };
 
 static int add_port(const char **list, int *n, const char *p)
@@ -207,6 +221,7 @@ static int parse(int argc, char **argv, options *o)
                                          {"no-osc", no_argument, 0, O_NO_OSC},
                                          {"stdout", optional_argument, 0, 'o'},
                                          {"stats", no_argument, 0, O_STATS},
+                                         {"http", required_argument, 0, O_HTTP},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"verbose", no_argument, 0, 'v'},
                                          {"help", no_argument, 0, 'h'},
@@ -343,6 +358,9 @@ static int parse(int argc, char **argv, options *o)
         case O_STATS:
             o->stats = 1;
             break;
+        case O_HTTP:
+            o->http = optarg;
+            break;
         case 'q':
             o->quiet = 1;
             break;
@@ -384,6 +402,17 @@ static int parse(int argc, char **argv, options *o)
         return -1;
     }
     char msg[256];
+#ifdef VALAR_HAVE_HTTP
+    if (o->http && httpview_check_listen(o->http, msg, sizeof msg)) {
+        fprintf(stderr, "valar listen: %s\n", msg);
+        return -1;
+    }
+#else
+    if (o->http) {
+        fprintf(stderr, "valar listen: --http: valar was built without libmicrohttpd\n");
+        return -1;
+    }
+#endif
     if (midicc_config_check(&o->cc, msg, sizeof msg)) {
         fprintf(stderr, "valar listen: %s\n", msg);
         return -1;
@@ -716,6 +745,56 @@ static int run_portaudio(app *a)
 }
 #endif
 
+#ifdef VALAR_HAVE_HTTP
+/* Start the web view for --http (before the output thread that feeds it).
+ * 0 (*web NULL without --http), or the exit status, having said why. */
+static int web_open(const options *o, const weights *w, const char *path, httpview **web)
+{
+    *web = NULL;
+    if (!o->http)
+        return 0;
+    const char *base = strrchr(path, '/'), *ph = weights_meta(w, "placeholder");
+    httpview_config hc = {0};
+    hc.listen = o->http;
+    hc.model = base ? base + 1 : path;
+    hc.description = weights_meta(w, "description");
+    hc.placeholder = ph && strcmp(ph, "true") == 0;
+    hc.verbose = o->verbose;
+    char msg[512];
+    int err = httpview_create(&hc, web, msg, sizeof msg);
+    if (err) {
+        fprintf(stderr, "valar listen: %s\n", msg);
+        return err == HTTPVIEW_ERR_ADDR ? EXIT_USAGE : 1;
+    }
+    /* Said even with --quiet: the page is visible to others. */
+    if (httpview_public(*web))
+        fprintf(stderr,
+                "valar listen: warning: the web view listens on %s: anyone who can reach this "
+                "machine there can watch\n",
+                httpview_bound(*web));
+    if (!o->quiet)
+        fprintf(stderr, "valar listen: web view at %s (overlay: %s?overlay=1; JSON: %snow)\n",
+                httpview_url(*web), httpview_url(*web), httpview_url(*web));
+    return 0;
+}
+
+/* After the output thread has stopped: stop serving, with a summary. */
+static void web_close(httpview *web, int quiet)
+{
+    if (!web)
+        return;
+    httpview_stats st;
+    httpview_get_stats(web, &st);
+    httpview_destroy(web);
+    if (!quiet)
+        fprintf(stderr,
+                "valar listen: web view: %llu viewers (%d at most at once), %llu results "
+                "skipped for slow viewers, %llu viewers refused (too many)\n",
+                (unsigned long long)st.viewers, st.viewers_peak, (unsigned long long)st.dropped,
+                (unsigned long long)st.refused);
+}
+#endif
+
 int listen_main(int argc, char **argv)
 {
     static char me[] = "valar listen"; /* how getopt names us in its messages */
@@ -791,10 +870,23 @@ int listen_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &a.sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+#ifdef VALAR_HAVE_HTTP
+    httpview *web;
+    int web_err = web_open(&o, w, path, &web);
+    if (web_err) {
+        weights_destroy(w);
+        return web_err;
+    }
+    oc.sink = web ? httpview_publish : NULL;
+    oc.sink_user = web;
+#endif
     char msg[512];
     int err = output_create(&oc, &a.out, msg, sizeof msg);
     if (err) {
         fprintf(stderr, "valar listen: %s\n", msg);
+#ifdef VALAR_HAVE_HTTP
+        web_close(web, 1);
+#endif
         weights_destroy(w);
         return err == OUTPUT_ERR_OSC ? EXIT_USAGE : 1;
     }
@@ -848,6 +940,9 @@ int listen_main(int argc, char **argv)
             fprintf(stderr, ", %llu results not sent over OSC", (unsigned long long)osc_errors);
         fprintf(stderr, "\n");
     }
+#ifdef VALAR_HAVE_HTTP
+    web_close(web, o.quiet || end == END_ERROR);
+#endif
     if (o.stats && a.have_stats) {
         /* To stderr like the other notes, but not silenced by --quiet. */
         fprintf(stderr,

@@ -81,6 +81,7 @@ static void write_stdout(output *o, const analyzer_result *r)
     }
 }
 
+/* The output thread. */
 static void *run(void *arg)
 {
     output *o = arg;
@@ -98,6 +99,8 @@ static void *run(void *arg)
             send_osc(o, &r);
             if (o->cfg.format != OUTPUT_NONE)
                 write_stdout(o, &r);
+            if (o->cfg.sink)
+                o->cfg.sink(o->cfg.sink_user, &r);
             uint64_t w = atomic_fetch_add(&o->written, 1) + 1;
             if (o->cfg.count > 0 && w >= (uint64_t)o->cfg.count)
                 atomic_store(&o->finished, 1);

@@ -3,7 +3,8 @@
  * The worker hands each result to output_push (a short mutex-protected
  * queue, never the audio thread); the output thread sends it over OSC
  * (liblo allocates and may block on TCP) and writes it to stdout (a pipe may
- * block), so neither can stall the analysis.
+ * block), so neither can stall the analysis. It then hands the result to
+ * an optional sink (the web view: httpview_publish), on the same thread.
  *
  * OSC address space (prefix default "/valar"):
  *   <prefix>/arousal f    arousal
@@ -33,6 +34,8 @@ typedef struct {
     int format; /* OUTPUT_NONE, OUTPUT_CSV, OUTPUT_JSON lines on stdout */
     long count; /* stop after this many results; 0 = never */
     int quiet;
+    analyzer_cb sink; /* also called with each result sent (NULL: none) */
+    void *sink_user;
 } output_config;
 
 typedef struct output output;
