@@ -5,13 +5,17 @@
 --   ardour7-lua ardour_session.lua STEP DIR NAME [NUMBERS...]
 --
 -- setup  DIR NAME                create the session: tracks "stereo" and
---                                "mono" with valar, MIDI tracks "cc-stereo"
---                                and "cc-mono" taking their MIDI, a track
---                                "live" with valar on a live input
+--                                "mono" (one output, no panner) with valar,
+--                                MIDI tracks "cc-stereo" and "cc-mono"
+--                                taking their MIDI, "tap-stereo" and
+--                                "tap-mono" taking their audio outputs, a
+--                                track "live" with valar on a live input
 -- play   DIR NAME END LOC_AT LOC_TO
---                                roll 0..END with Ardour's defaults; then
---                                without declick: roll 0..LOC_AT, locate
---                                to LOC_TO while rolling, roll to END
+--                                roll 0..END with Ardour's defaults,
+--                                recording the taps (what the plugins
+--                                passed, so what they heard); then without
+--                                declick: roll 0..LOC_AT, locate to LOC_TO
+--                                while rolling, roll to END
 -- record DIR NAME SECONDS        record takes on "live" under external
 --                                monitoring, software monitoring, and
 --                                external with the track's monitoring In
@@ -21,9 +25,11 @@
 --                                the export
 --
 -- Output lines the test reads:
---   P <pass> <track> <transport sample> <arousal> <valence>  (every 20 ms while rolling)
---   M <pass> <what>                                           (a marker, e.g. the locate)
---   I <key> <value...>                                        (facts)
+--   P <pass> <track> <sample before> <sample after> <arousal> <valence>
+--                      every 20 ms while rolling, with the transport
+--                      positions read around the outputs
+--   M <pass> <what>    a marker, e.g. the locate
+--   I <key> <value...> facts
 local step, dir, name = arg[1], arg[2], arg[3]
 local num = function(i) return tonumber(arg[i]) end
 local NOGROUP = PBD.GroupControlDisposition.NoGroup
@@ -71,14 +77,17 @@ local function add_valar(track, uri)
   return p:to_plugininsert()
 end
 
--- Print the outputs of the valar inserts every 20 ms until cond() is false.
+-- Print the outputs of the valar inserts every 20 ms until cond() is false,
+-- with the transport position before and after reading them (this thread
+-- may be descheduled in between).
 local function poll(pass, inserts, cond)
   while cond() do
-    local s = Session:transport_sample()
     for track, pi in pairs(inserts) do
-      print(string.format("P %s %s %d %.9g %.9g", pass, track, s,
-        ARDOUR.LuaAPI.get_plugin_insert_param(pi, 0, false),
-        ARDOUR.LuaAPI.get_plugin_insert_param(pi, 1, false)))
+      local s0 = Session:transport_sample()
+      local a = ARDOUR.LuaAPI.get_plugin_insert_param(pi, 0, false)
+      local v = ARDOUR.LuaAPI.get_plugin_insert_param(pi, 1, false)
+      print(string.format("P %s %s %d %d %.9g %.9g", pass, track, s0,
+        Session:transport_sample(), a, v))
     end
     ARDOUR.LuaAPI.usleep(20000)
   end
@@ -110,17 +119,37 @@ end
 
 local function before(sample) return function() return Session:transport_sample() < sample end end
 
+-- "I take LABEL FILE...": the files of the region a track recorded at 0
+-- (the top one: the last take), one per channel.
+local function take(track, label)
+  local r = Session:route_by_name(track):to_track():playlist():top_region_at(Temporal.timepos_t(0))
+  local paths = {}
+  for c = 0, r:isnil() and -1 or r:master_sources():size() - 1 do
+    paths[#paths + 1] = r:source(c):to_filesource():path()
+  end
+  info("take", label or track, #paths > 0 and table.concat(paths, " ") or "none")
+end
+
+local function arm(tracks, on)
+  for _, t in ipairs(tracks) do
+    Session:route_by_name(t):to_track():rec_enable_control():set_value(on and 1 or 0, NOGROUP)
+  end
+end
+
 if step == "setup" then
   assert(create_session(dir, name, 48000), "cannot create the session")
   info("engine", backend:device_name(), Session:nominal_sample_rate(), Session:get_block_size())
   local order, normal = ARDOUR.PresentationInfo.max_order, ARDOUR.TrackMode.Normal
   local st = Session:new_audio_track(2, 2, nil, 1, "stereo", order, normal, true):front()
-  local mo = Session:new_audio_track(1, 2, nil, 1, "mono", order, normal, true):front()
+  local mo = Session:new_audio_track(1, 1, nil, 1, "mono", order, normal, true):front()
   local live = Session:new_audio_track(1, 2, nil, 1, "live", order, normal, true):front()
   local m1 = ARDOUR.ChanCount(ARDOUR.DataType("midi"), 1)
+  -- Tracks fed by other tracks are made without input auto-connection:
+  -- Ardour connects inputs to the hardware asynchronously, after any
+  -- disconnect_all() here.
   local function midi_track(name)
     return Session:new_midi_track(m1, m1, false, ARDOUR.PluginInfo(), nil, nil, 1, name,
-      order, normal, true):front()
+      order, normal, false):front()
   end
   -- Strict I/O, on for tracks made in Ardour's dialog by default, sizes
   -- the plugin's outputs to the track's inputs: no MIDI. ("live" needs
@@ -136,12 +165,19 @@ if step == "setup" then
   local pmo = add_valar(mo, "urn:valar:lv2:mono")
   info("strict_io_off_midi_outputs", pst:output_streams():n_midi(), st:output():n_ports():n_midi(),
     pmo:output_streams():n_midi(), mo:output():n_ports():n_midi())
-  -- Each track's MIDI into a MIDI track of its own (one MIDI input fed by
-  -- two tracks lost an event in Ardour 7.3's merge of simultaneous events).
+  -- Each track's MIDI into a MIDI track of its own (a MIDI track fed by
+  -- two tracks recorded incompletely in Ardour 7.3).
   for _, t in ipairs({st, mo}) do
     local cc = midi_track("cc-" .. t:name())
-    cc:input():disconnect_all(nil)
     info("connect", t:name(), t:output():midi(0):connect(cc:input():midi(0):name()))
+  end
+  -- Taps: record each track's output (the plugins pass the audio unchanged).
+  for _, t in ipairs({st, mo}) do
+    local n = t:n_inputs():n_audio()
+    local tap = Session:new_audio_track(n, n, nil, 1, "tap-" .. t:name(), order, normal, false):front()
+    for c = 0, n - 1 do
+      info("tap", t:name(), c, tap:input():audio(c):connect(t:output():audio(c):name()))
+    end
   end
   for label, v in pairs({["MIDI Channel"] = 2, ["Arousal CC"] = 22, ["Valence CC"] = 23,
                          ["14-bit CC"] = 1}) do
@@ -160,11 +196,17 @@ elseif step == "play" then
   local ins = {stereo = valar_insert("stereo"), mono = valar_insert("mono")}
   -- 1: Ardour's defaults (declick on).
   info("transport_fades", Session:cfg():get_use_transport_fades())
+  arm({"tap-stereo", "tap-mono"}, true)
   locate(0)
   sleep(0.7) -- the plugins analyse the stopped transport's silence meanwhile
+  Session:maybe_enable_record(false)
   roll()
   poll("declick", ins, before(stop_at))
   stop()
+  Session:disable_record(false, false)
+  arm({"tap-stereo", "tap-mono"}, false)
+  take("tap-stereo")
+  take("tap-mono")
   -- 2: no declick; a locate while rolling.
   Session:cfg():set_use_transport_fades(false)
   locate(0)
@@ -190,7 +232,7 @@ elseif step == "record" then
   local live = Session:route_by_name("live"):to_track()
   local ins = {live = valar_insert("live")}
   live:rec_enable_control():set_value(1, NOGROUP)
-  local function take(pass, model, choice)
+  local function record(pass, model, choice)
     ARDOUR.config():set_monitoring_model(model)
     live:monitoring_control():set_value(choice, NOGROUP)
     locate(0)
@@ -200,12 +242,11 @@ elseif step == "record" then
     info("monitoring_state", pass, live:monitoring_state())
     poll(pass, ins, before(math.floor(seconds * 48000)))
     stop()
-    local r = live:playlist():top_region_at(Temporal.timepos_t(0))
-    info("take", pass, r:source(0):to_filesource():path())
+    take("live", pass)
   end
-  take("external", ARDOUR.MonitorModel.ExternalMonitoring, ARDOUR.MonitorChoice.MonitorAuto)
-  take("software", ARDOUR.MonitorModel.SoftwareMonitoring, ARDOUR.MonitorChoice.MonitorAuto)
-  take("input", ARDOUR.MonitorModel.ExternalMonitoring, ARDOUR.MonitorChoice.MonitorInput)
+  record("external", ARDOUR.MonitorModel.ExternalMonitoring, ARDOUR.MonitorChoice.MonitorAuto)
+  record("software", ARDOUR.MonitorModel.SoftwareMonitoring, ARDOUR.MonitorChoice.MonitorAuto)
+  record("input", ARDOUR.MonitorModel.ExternalMonitoring, ARDOUR.MonitorChoice.MonitorInput)
   live:rec_enable_control():set_value(0, NOGROUP)
   Session:save_state("")
   close_session()
@@ -222,22 +263,18 @@ elseif step == "reload" then
   info("strict_io", valar_insert("stereo"):strict_io_configured(),
     Session:route_by_name("stereo"):strict_io())
   Session:cfg():set_use_transport_fades(false)
-  for _, t in ipairs({"cc-stereo", "cc-mono"}) do
-    Session:route_by_name(t):to_track():rec_enable_control():set_value(1, NOGROUP)
-  end
+  arm({"cc-stereo", "cc-mono"}, true)
   locate(0)
   sleep(0.7)
   Session:maybe_enable_record(false)
   roll()
   poll("reload", ins, before(stop_at))
   stop()
-  for _, t in ipairs({"cc-stereo", "cc-mono"}) do
-    local r = Session:route_by_name(t):to_track():playlist():top_region_at(Temporal.timepos_t(0))
-    info("midi_take", t, r:isnil() and "none" or r:source(0):to_filesource():path())
-  end
+  take("cc-stereo")
+  take("cc-mono")
   Session:cfg():set_use_transport_fades(true)
   -- Only "stereo" reaches the master bus in the export.
-  for _, t in ipairs({"mono", "live", "cc-stereo", "cc-mono"}) do
+  for _, t in ipairs({"mono", "live", "cc-stereo", "cc-mono", "tap-stereo", "tap-mono"}) do
     Session:route_by_name(t):mute_control():set_value(1, NOGROUP)
   end
   Session:save_state("")

@@ -677,6 +677,8 @@ int main(int argc, char **argv)
 #if defined(__SSE__)
     if (ftz)
         _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ (bit 15) | DAZ (bit 6) */
+#else
+    (void)ftz;
 #endif
     sf_count_t got;
     for (;;) {

@@ -7,10 +7,12 @@ Exit 77 (skip) only when ardour7-lua or ardour7-export is not installed.
 
 The session (tests/plugin/ardour_session.lua does Ardour's side):
   "stereo"  stereo audio track, valar emotion (stereo), a 7 s region
-  "mono"    mono audio track, valar emotion (mono) set to MIDI channel 2,
-            14-bit CC 22/23, its model parameter pointing at a second
-            model (written into its LV2 state, as a session from another
-            machine would bring it)
+  "mono"    mono audio track (one output: no panner), valar emotion (mono)
+            set to MIDI channel 2, 14-bit CC 22/23, its model parameter
+            pointing at a second model (written into its LV2 state, as a
+            session from another machine would bring it)
+  "tap-stereo", "tap-mono"  tracks recording what those two pass on: the
+            audio their plugins heard
   "cc-stereo", "cc-mono"  MIDI tracks recording the plugins' MIDI outputs
   "live"    mono track with valar on a live input (the backend's pink noise)
 The regions are written into the session file (interchange/.../audiofiles
@@ -21,10 +23,11 @@ What is checked:
 - Strict I/O on drops the plugin's MIDI output; off, Ardour adds a MIDI
   port to the track's output, which feeds the MIDI track.
 - Rolling from 0 with Ardour's defaults, the control outputs (read with
-  ARDOUR.LuaAPI.get_plugin_insert_param every 20 ms) are `valar analyze
-  --streaming` of the region's audio segment by segment, within
-  DECLICK_TOL (Ardour fades the first milliseconds after a start in), and 0
-  until the first segment.
+  ARDOUR.LuaAPI.get_plugin_insert_param every 20 ms) are, segment by
+  segment and 0 until the first, `valar analyze --streaming` of what the
+  plugins heard (the taps: the region's audio with its first milliseconds
+  faded in by Ardour's declick, bit-identical after that) within EXACT_TOL,
+  and of the region's audio within DECLICK_TOL.
 - With "Declick when transport starts and stops" off: the same within
   EXACT_TOL, and after a locate while rolling, `valar analyze --streaming`
   of the audio from the new position.
@@ -104,8 +107,9 @@ def run(args, timeout=180):
 
 
 def ardour(step, *nums):
-    """Run one step of ardour_session.lua: (P rows {pass: {track: [(sample,
-    arousal, valence)]}}, markers [(pass, what, index)], facts {key: [values]}).
+    """Run one step of ardour_session.lua: (P rows {pass: {track: [(sample
+    before, sample after, arousal, valence)]}}, the P rows and markers in
+    order [(pass, track or "M", row or what)], facts {key: [values]}).
 
     ardour7-lua 7.3 can die in its own teardown, after the script has saved
     and closed the session and the plugin instances are gone (seen once in
@@ -126,8 +130,8 @@ def ardour(step, *nums):
     polls, facts, order = {}, {"ok": ok}, []
     for line in r.stdout.splitlines():
         f = line.split()
-        if len(f) == 6 and f[0] == "P":
-            row = (int(f[3]), float(f[4]), float(f[5]))
+        if len(f) == 7 and f[0] == "P":
+            row = (int(f[3]), int(f[4]), float(f[5]), float(f[6]))
             polls.setdefault(f[1], {}).setdefault(f[2], []).append(row)
             order.append((f[1], f[2], row))
         elif len(f) >= 3 and f[0] == "M":
@@ -156,29 +160,31 @@ def analyze_from(x, start, name, model=None):
 
 
 def follow(polls, ref, start, end, tol, what):
-    """polls: (transport sample, arousal, valence) after the analysis
-    (re)started at transport sample `start`; ref: `valar analyze` of the
-    audio from there. A poll at s (frames processed since the start: e =
-    s - start, give or take a period, as the poll is not atomic with the
-    process thread) must show the last segment k already complete,
-    (k+1)*SEG <= e, and not older than MAX_LAG after the next one, or 0
-    before the first. Every segment must be seen. Returns the worst |diff|."""
+    """polls: (transport sample before, after, arousal, valence) after the
+    analysis (re)started at transport sample `start`; ref: `valar analyze`
+    of the audio from there. Frames processed since the start were e0 =
+    s0 - start before the outputs were read and e1 after (give or take a
+    period: the positions are not read atomically with the process thread).
+    The outputs must show a segment k complete by then, (k+1)*SEG <= e1,
+    and not older than MAX_LAG after the completion of the next one at e0,
+    or 0 before the first. Every segment must be seen. Returns the worst
+    |diff|."""
     lag = int(MAX_LAG * RATE)
     seen, bad, worst, used = set(), [], 0.0, 0
-    for s, a, v in polls:
-        e = s - start
-        if e < 2 * BLOCK or s >= end:
-            continue  # the first periods race with the restart; past the audio
+    for s0, s1, a, v in polls:
+        e0, e1 = s0 - start, s1 - start
+        if e0 < 2 * BLOCK or s1 >= end or s1 < s0:
+            continue  # the first periods race with the restart; past the audio; a jump
         used += 1
-        k_hi = min((e + BLOCK) // SEG - 1, len(ref) - 1)
-        k_lo = (e - lag - BLOCK) // SEG - 1
+        k_hi = min((e1 + BLOCK) // SEG - 1, len(ref) - 1)
+        k_lo = (e0 - lag - BLOCK) // SEG - 1
         if k_lo < 0 and (a, v) == (0.0, 0.0):
             continue
         cands = [(max(abs(a - ref[k][0]), abs(v - ref[k][1])), k)
                  for k in range(max(k_lo, 0), k_hi + 1)]
         d, k = min(cands, default=(float("inf"), -1))
         if d > tol:
-            bad.append((s, round(e / RATE, 3), a, v, k, d))
+            bad.append((s0, round(e0 / RATE, 3), a, v, k, d))
         else:
             seen.add(k)
             worst = max(worst, d)
@@ -276,6 +282,19 @@ def check_cc(events, ref, tol, channel, ccs, fine14, what):
     check(groups and not off, f"{what}: values round((x + 1) / 2 * {top}) of `valar analyze "
                               f"--streaming` (tolerance {tol:g}; {off[:2]} off)")
     check(len({tuple(e[2:]) for e in mine}) > 4, f"{what}: the values vary")
+
+
+def read_take(paths, channels, what):
+    """A recorded take (one mono file per channel), the region's N frames:
+    (N, channels) float32, or None."""
+    if not check(len(paths) == channels and all(os.path.exists(p) for p in paths),
+                 f"{what} recorded a take ({paths})"):
+        return None
+    chans = [wavfile.read(p)[1] for p in paths]
+    if not check(all(c.dtype == np.float32 and len(c) >= N for c in chans),
+                 f"{what}: float takes of at least {N} frames ({[len(c) for c in chans]})"):
+        return None
+    return np.stack([c[:N] for c in chans], axis=1)
 
 
 def inject_regions(tracks):
@@ -383,6 +402,8 @@ def main():
           f"({facts.get('strict_io_off_midi_outputs')})")
     check(facts.get("connect") == [["stereo", "0"], ["mono", "0"]],
           "the tracks' MIDI outputs connect to the MIDI tracks' inputs")
+    check(facts.get("tap") == [["stereo", "0", "0"], ["stereo", "1", "0"], ["mono", "0", "0"]],
+          "the tap tracks' inputs connect to the tracks' outputs")
     check(facts.get("monitoring_model_default") == [["2", "external", "2"]],
           f"Ardour's default monitoring model is external ({facts.get('monitoring_model_default')})")
     check(facts.get("transport_fades_default") == [["true"]],
@@ -410,13 +431,25 @@ def main():
     # -- playback: defaults, then exact with a locate
     polls, order, facts = ardour("play", STOP_AT, LOC_AT, LOC_TO)
     check(facts.get("transport_fades") == [["true"]], "first roll with Ardour's default declick")
+    taps = {f[0]: f[1:] for f in facts.get("take", [])}
     worst = {}
-    for track in ["stereo", "mono"]:
+    for track, x in [("stereo", stereo), ("mono", mono[:, None])]:
         rows = polls.get("declick", {}).get(track, [])
+        heard = read_take(taps.get("tap-" + track, []), x.shape[1], f"tap-{track}")
+        if heard is not None:
+            differ = np.nonzero(np.any(heard.view(np.uint32) != x.view(np.uint32), axis=1))[0]
+            fade = int(differ[-1]) + 1 if len(differ) else 0
+            check(fade < RATE // 5,
+                  f"tap-{track}: what the plugin heard is the region's audio, bit for bit "
+                  f"from frame {fade} ({fade / RATE * 1e3:.1f} ms: Ardour's declick) on")
+            wav = os.path.join(WORK, f"heard-{track}.wav")
+            write_wav(wav, heard[:, 0] if track == "mono" else heard)
+            follow(rows, analyze(wav, alt if track == "mono" else None), 0, N, EXACT_TOL,
+                   f"{track}, defaults (declick on), from 0, against what it heard")
         worst[track] = follow(rows, ref[track], 0, N, DECLICK_TOL,
-                              f"{track}, defaults (declick on), from 0")
-        early = [r for r in rows if 2 * BLOCK <= r[0] < SEG]
-        check(early and all(r[1:] == (0.0, 0.0) for r in early),
+                              f"{track}, defaults (declick on), from 0, against the region")
+        early = [r for r in rows if 2 * BLOCK <= r[0] and r[1] < SEG]
+        check(early and all(r[2:] == (0.0, 0.0) for r in early),
               f"{track}: the outputs are 0 from the start until the first segment "
               f"({len(early)} readings)")
     # The exact pass: before the locate marker from 0; after it, once the
@@ -441,7 +474,9 @@ def main():
     # -- recording a live input under each monitoring setting
     polls, _, facts = ardour("record", TAKE_S)
     takes = {t[0]: t[1] for t in facts.get("take", [])}
-    print("monitoring states:", facts.get("monitoring_state"))
+    # Ardour's MonitorState: 0 silence, 2 input, 4 disk.
+    check(facts.get("monitoring_state") == [["external", "0"], ["software", "2"], ["input", "2"]],
+          f"the armed track monitors silence, input, input ({facts.get('monitoring_state')})")
     zeros = os.path.join(WORK, "zeros.wav")
     write_wav(zeros, np.zeros(int(TAKE_S * RATE) + RATE, np.float32))
     silence = analyze(zeros)
@@ -481,7 +516,7 @@ def main():
         follow(polls.get("reload", {}).get(track, []), ref[track], 0, reload_end, EXACT_TOL,
                f"{track} after reload" + (" (the second model, from the state)"
                                           if track == "mono" else ""))
-    takes = {f[0]: f[1] for f in facts.get("midi_take", [])}
+    takes = {f[0]: f[1] for f in facts.get("take", [])}
     nseg = reload_end // SEG
     for track, channel, ccs, fine14 in [("stereo", 1, (20, 21), False),
                                         ("mono", 2, (22, 23), True)]:
@@ -495,10 +530,12 @@ def main():
     r, dt = run(["ardour7-export", "-b", "float", "-o", out, SDIR, SESSION])
     if check(r.returncode == 0 and os.path.exists(out), f"ardour7-export runs ({dt:.1f} s)"):
         rate, y = wavfile.read(out)
-        check(rate == RATE and y.dtype == np.float32 and y.shape == stereo.shape and
-              np.array_equal(y.view(np.uint32), stereo.view(np.uint32)),
-              f"the export (master bus, session range) equals the stereo track's audio bit "
-              f"for bit ({rate} Hz {y.dtype} {y.shape})")
+        # The session range grew with the takes recorded past the region.
+        check(rate == RATE and y.dtype == np.float32 and y.ndim == 2 and y.shape[0] >= N and
+              np.array_equal(y[:N].view(np.uint32), stereo.view(np.uint32)) and
+              not np.any(y[N:]),
+              f"the export (master bus, session range) is the stereo track's audio bit for bit, "
+              f"then silence ({rate} Hz {y.dtype} {y.shape})")
     print(f"measured: max |diff| with declick on: stereo {worst.get('stereo', 0):.2g}, "
           f"mono {worst.get('mono', 0):.2g}; whole test {time.monotonic() - t_start:.0f} s")
 
