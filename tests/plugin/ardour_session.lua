@@ -35,10 +35,12 @@ local num = function(i) return tonumber(arg[i]) end
 local NOGROUP = PBD.GroupControlDisposition.NoGroup
 local UI = ARDOUR.TransportRequestSource.TRS_UI
 
+-- Flushed: a crash must not swallow what was printed before it.
 local function info(key, ...)
   local t = {...}
   for i = 1, #t do t[i] = tostring(t[i]) end
   print("I " .. key .. " " .. table.concat(t, " "))
+  io.stdout:flush()
 end
 
 -- The backend must be chosen before a session starts the engine.
@@ -101,6 +103,13 @@ local function wait_for(cond, what)
   end
 end
 
+-- Record-enable, monitoring and mute are applied by the process thread:
+-- set and wait until they are.
+local function set_rt(control, value, what)
+  control:set_value(value, NOGROUP)
+  wait_for(function() return control:get_value() == value end, what)
+end
+
 local function locate(sample)
   Session:request_locate(sample, false, ARDOUR.LocateTransportDisposition.MustStop, UI)
   wait_for(function() return Session:transport_sample() == sample end, "locate")
@@ -132,11 +141,13 @@ end
 
 local function arm(tracks, on)
   for _, t in ipairs(tracks) do
-    Session:route_by_name(t):to_track():rec_enable_control():set_value(on and 1 or 0, NOGROUP)
+    set_rt(Session:route_by_name(t):to_track():rec_enable_control(), on and 1 or 0, "arm " .. t)
   end
 end
 
-if step == "setup" then
+local steps = {}
+
+function steps.setup()
   assert(create_session(dir, name, 48000), "cannot create the session")
   info("engine", backend:device_name(), Session:nominal_sample_rate(), Session:get_block_size())
   local order, normal = ARDOUR.PresentationInfo.max_order, ARDOUR.TrackMode.Normal
@@ -188,9 +199,9 @@ if step == "setup" then
   info("transport_fades_default", Session:cfg():get_use_transport_fades())
   info("port_resampler_quality", ARDOUR.config():get_port_resampler_quality())
   Session:save_state("")
-  close_session()
+end
 
-elseif step == "play" then
+function steps.play()
   local stop_at, loc_at, loc_to = num(4), num(5), num(6)
   assert(load_session(dir, name), "cannot load the session")
   local ins = {stereo = valar_insert("stereo"), mono = valar_insert("mono")}
@@ -224,17 +235,17 @@ elseif step == "play" then
   stop()
   Session:cfg():set_use_transport_fades(true)
   Session:save_state("")
-  close_session()
+end
 
-elseif step == "record" then
+function steps.record()
   local seconds = num(4)
   assert(load_session(dir, name), "cannot load the session")
   local live = Session:route_by_name("live"):to_track()
   local ins = {live = valar_insert("live")}
-  live:rec_enable_control():set_value(1, NOGROUP)
+  arm({"live"}, true)
   local function record(pass, model, choice)
     ARDOUR.config():set_monitoring_model(model)
-    live:monitoring_control():set_value(choice, NOGROUP)
+    set_rt(live:monitoring_control(), choice, "monitoring")
     locate(0)
     sleep(0.7)
     Session:maybe_enable_record(false)
@@ -247,11 +258,11 @@ elseif step == "record" then
   record("external", ARDOUR.MonitorModel.ExternalMonitoring, ARDOUR.MonitorChoice.MonitorAuto)
   record("software", ARDOUR.MonitorModel.SoftwareMonitoring, ARDOUR.MonitorChoice.MonitorAuto)
   record("input", ARDOUR.MonitorModel.ExternalMonitoring, ARDOUR.MonitorChoice.MonitorInput)
-  live:rec_enable_control():set_value(0, NOGROUP)
+  arm({"live"}, false)
   Session:save_state("")
-  close_session()
+end
 
-elseif step == "reload" then
+function steps.reload()
   local stop_at = num(4)
   assert(load_session(dir, name), "cannot load the session")
   local ins = {stereo = valar_insert("stereo"), mono = valar_insert("mono")}
@@ -275,14 +286,18 @@ elseif step == "reload" then
   Session:cfg():set_use_transport_fades(true)
   -- Only "stereo" reaches the master bus in the export.
   for _, t in ipairs({"mono", "live", "cc-stereo", "cc-mono", "tap-stereo", "tap-mono"}) do
-    Session:route_by_name(t):mute_control():set_value(1, NOGROUP)
+    set_rt(Session:route_by_name(t):mute_control(), 1, "mute " .. t)
   end
   Session:save_state("")
-  close_session()
-else
-  error("unknown step " .. tostring(step))
 end
--- The session is saved and closed, the plugin instances are gone; what
--- follows is ardour7-lua's own teardown.
+
+-- The step's references to tracks and plugins are its locals: gone with
+-- it, so the collector releases them while the session still exists (held
+-- until luasession deletes its Lua state after the engine has gone, a
+-- track's destructor unregisters its ports from a freed port manager).
+assert(steps[step], "unknown step " .. tostring(step))()
+collectgarbage()
+collectgarbage()
+close_session()
 info("closed", step)
 quit()
