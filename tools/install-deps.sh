@@ -13,7 +13,7 @@ apt-get install -y -qq --no-install-recommends \
     libfftw3-dev libsndfile1-dev libsoxr-dev libcjson-dev libcsv-dev \
     libjack-jackd2-dev portaudio19-dev liblo-dev lv2-dev liblilv-dev libmicrohttpd-dev \
     jackd2 liblo-tools lilv-utils jalv sordi \
-    python3 python3-numpy python3-scipy sox lame parallel \
+    python3 python3-numpy python3-scipy sox lame parallel ardour \
     chromium chromium-driver python3-selenium python3-pil >/dev/null
 # After bookworm, jack_lsp, jack_midi_dump & co. (used by the tests) moved
 # out of jackd2 into their own package.
