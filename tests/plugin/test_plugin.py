@@ -760,6 +760,11 @@ def t_jalv():
     allocations. (jalv 1.6.6's -p prints nothing while it reads commands.) Waits are polls with
     generous limits (loaded CI machines)."""
     server = f"valar-test-{os.getpid()}"
+    # JACK client names unique on the machine (see tests/common/jctl.c: two
+    # same-named clients opening at once on two servers collide); jctl does
+    # jack_lsp's and jack_connect's jobs under a name of its own.
+    jctl = EXTRA["jctl"]
+    me, sine, mon = (f"{n}.jalv.{os.getpid()}" for n in ("valar", "sine", "midi-monitor"))
     env = dict(ENV, JACK_DEFAULT_SERVER=server, JACK_NO_START_SERVER="1",
                JACK_NO_AUDIO_RESERVATION="1")
     procs = []
@@ -779,7 +784,7 @@ def t_jalv():
         return cond()
 
     def jack_ports():
-        return subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True,
+        return subprocess.run([jctl, "lsp"], env=env, capture_output=True, text=True,
                               timeout=30).stdout
 
     try:
@@ -792,7 +797,7 @@ def t_jalv():
                 jackd = spawn(["jackd", "--no-realtime", "-n", server, "-d", "dummy",
                                "-r", "48000", "-p", "256"], stdout=lf, stderr=subprocess.STDOUT)
             up = wait_for(lambda: jackd.poll() is not None or subprocess.run(
-                ["jack_lsp"], env=env, capture_output=True, timeout=30).returncode == 0, 30)
+                [jctl, "lsp"], env=env, capture_output=True, timeout=30).returncode == 0, 30)
             up = up and jackd.poll() is None
             if not up:
                 if jackd.poll() is None:
@@ -803,15 +808,15 @@ def t_jalv():
         if not check(up, f"private dummy jackd starts ({open(jlog).read()[-300:].strip()!r})"
                      if not up else "private dummy jackd starts"):
             return
-        spawn(["jack_simple_client"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spawn(["jack_simple_client", sine], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         dump = os.path.join(WORK, "midi_dump.txt")
         with open(dump, "w") as df:
-            spawn(["stdbuf", "-oL", "jack_midi_dump"], stdout=df, stderr=subprocess.STDOUT)
+            spawn(["stdbuf", "-oL", "jack_midi_dump", mon], stdout=df, stderr=subprocess.STDOUT)
         counts = os.path.join(WORK, "alloc.txt")
         if os.path.exists(counts):
             os.remove(counts)
         # stdbuf: jalv's stdout is a pipe, fully buffered until exit otherwise.
-        jalv = spawn(["stdbuf", "-oL", "jalv", "-n", "valar", "-x", STEREO], stdin=subprocess.PIPE,
+        jalv = spawn(["stdbuf", "-oL", "jalv", "-n", me, "-x", STEREO], stdin=subprocess.PIPE,
                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                      env=dict(env, LD_PRELOAD=ALLOC_SO, ALLOC_COUNT_OUT=counts))
         lines = []
@@ -823,17 +828,16 @@ def t_jalv():
         def ports_up():
             nonlocal ports
             ports = jack_ports()
-            return all(p in ports for p in ["valar:in_r", "valar:midi_out",
-                                            "jack_simple_client:output2", "midi-monitor:input"])
+            return all(p in ports for p in [me + ":in_r", me + ":midi_out", sine + ":output2",
+                                            mon + ":input"])
 
         wait_for(ports_up, 30)
-        for p in ["valar:in_l", "valar:in_r", "valar:out_l", "valar:out_r", "valar:midi_out"]:
+        for p in [me + s for s in (":in_l", ":in_r", ":out_l", ":out_r", ":midi_out")]:
             check(p in ports, f"jalv registers JACK port {p}")
         # MIDI first, so every result computed on the sine reaches the dump.
-        for src, dst in [("valar:midi_out", "midi-monitor:input"),
-                         ("jack_simple_client:output1", "valar:in_l"),
-                         ("jack_simple_client:output2", "valar:in_r")]:
-            r = subprocess.run(["jack_connect", src, dst], env=env, capture_output=True,
+        for src, dst in [(me + ":midi_out", mon + ":input"), (sine + ":output1", me + ":in_l"),
+                         (sine + ":output2", me + ":in_r")]:
+            r = subprocess.run([jctl, "connect", src, dst], env=env, capture_output=True,
                                timeout=30)
             check(r.returncode == 0, f"jack_connect {src} {dst}")
 
