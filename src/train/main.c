@@ -61,6 +61,7 @@ static void usage(FILE *f)
         "                      step, e.g. 0.99; default 0: the weights themselves)\n"
         "  --aug-gain DB       augmentation: random gain in +-DB per sequence (default 0)\n"
         "  --aug-tilt DB       augmentation: random spectral tilt, +-DB/2 at the band edges\n"
+        "  --aug-shift N       augmentation: frames moved by up to +-N mel bands (pitch)\n"
         "  --crop              augmentation: offline windows moved by up to +-seq-len/2\n"
         "  --dropout X         dropout on conv and GRU input (default 0.75)\n"
         "  --dropout-conv X, --dropout-gru X\n"
@@ -185,6 +186,7 @@ static int parse(int argc, char **argv, opts *o)
         {"ema", T_NUM, &t->ema, NULL, 0, 0.99999},
         {"aug-gain", T_NUM, &t->aug_gain_db, NULL, 0, 40},
         {"aug-tilt", T_NUM, &t->aug_tilt_db, NULL, 0, 40},
+        {"aug-shift", T_INT, &t->aug_shift, NULL, 0, 64},
         {"crop", T_FLAG, &t->crop, NULL, 0, 0},
         {"dropout", T_NUM2, &t->reg.drop_conv, &t->reg.drop_gru, 0, 0.99},
         {"dropout-conv", T_NUM, &t->reg.drop_conv, NULL, 0, 0.99},
