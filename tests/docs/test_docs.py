@@ -298,7 +298,12 @@ def check_links(pages):
                     bad.append(f"{page}:{n}: {target}: no such file")
                 elif anchor and dest.endswith(".md") and anchor not in slugs(dest):
                     bad.append(f"{page}:{n}: {target}: no heading #{anchor} in {os.path.relpath(dest, SRC)}")
-        for b in blocks(path):
+        try:
+            page_blocks = blocks(path)
+        except ValueError as e:
+            bad.append(str(e))
+            page_blocks = []
+        for b in page_blocks:
             w = b["words"]
             if "runnable" in w or "output" in w:
                 try:
@@ -308,13 +313,25 @@ def check_links(pages):
                         raise ValueError(f"marker words in the wrong order: {w}")
                 except ValueError as e:
                     bad.append(f"{page}:{b['line']}: {e}")
-        has_runnable = any(runnable(b) for b in blocks(path))
+        has_runnable = any(runnable(b) for b in page_blocks)
         check(not has_runnable or page in pages,
               f"{page}: its runnable blocks are run by a meson test" if has_runnable
               else f"{page}: no runnable blocks")
     for b in bad:
         print("  " + b)
     check(not bad, f"every link, anchor and marker of {len(all_pages)} pages is valid")
+
+    # docs/testing.md describes every test of the build, by name.
+    r = subprocess.run(["meson", "introspect", BUILD, "--tests"], capture_output=True, text=True)
+    if check(r.returncode == 0, "meson introspect --tests runs"):
+        import json
+        with open(os.path.join(SRC, "docs", "testing.md"), encoding="utf-8") as f:
+            testing = f.read()
+        names = sorted({t["name"] for t in json.loads(r.stdout)})
+        missing = [n for n in names if f"`{n}`" not in testing and not re.search(
+            rf"`{re.escape(n.rsplit('-', 1)[0])}-\d+`|`{re.escape(n)}`", testing)]
+        check(not missing, f"docs/testing.md names each of the {len(names)} tests of this build "
+              f"(missing: {missing})")
 
 
 def main():

@@ -137,6 +137,29 @@ def main():
     check(table == h_names, "docs/training.md's flag table lists exactly the options of "
           f"valar-train --help (missing: {sorted(h_names - table)}, extra: {sorted(table - h_names)})")
 
+    # meson install puts them where man finds them: <prefix>/share/man/man1.
+    dest = os.path.join(os.environ["VALAR_BUILD"], "tests", "docs", "man-destdir")
+    subprocess.run(["rm", "-rf", dest])
+    r = subprocess.run(["meson", "install", "-C", os.environ["VALAR_BUILD"], "--no-rebuild",
+                        "--quiet", "--tags", "man", "--destdir", dest],
+                       capture_output=True, text=True, timeout=300)
+    check(r.returncode == 0, f"meson install --tags man runs {r.stderr.strip()[-300:]}")
+    found = {}
+    for d, _, files in os.walk(dest):
+        for f in files:
+            found[f] = os.path.join(d, f)
+    for page in ("valar.1", "valar-train.1"):
+        path = found.get(page, "")
+        check(path.endswith(os.path.join("share", "man", "man1", page)),
+              f"meson install puts {page} in share/man/man1 ({path})")
+        if path:
+            man_root = path[:-len(os.path.join("man1", page)) - 1]
+            env = dict(os.environ, MANPATH=man_root, MANWIDTH="80")
+            name = page[:-2]
+            r = subprocess.run(["man", name], capture_output=True, text=True, env=env, timeout=60)
+            check(r.returncode == 0 and "SYNOPSIS" in r.stdout,
+                  f"`man {name}` finds it there (MANPATH={man_root})")
+
     if failures:
         print(f"{len(failures)} check(s) failed")
         sys.exit(1)
