@@ -15,6 +15,7 @@ them and compares, so a hand edit fails it. Takes a few minutes (the
 library benchmark alone 2-3); run it on a machine as quiet as you can get.
 """
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -100,17 +101,25 @@ def render(outputs):
         if name not in outputs:
             continue
         run, out = outputs[name]
-        parts += [f"## {name}: {title}", "", what, "", f"<!-- bench: {name} -->", run.strip(), "",
+        parts += [f"## {name}: {title}", "", what, "",
+                  f"<!-- bench: {name} {seal(run, out)} -->", run.strip(), "",
                   "```text", out.rstrip("\n"), "```", "<!-- /bench -->", ""]
     return "\n".join(parts)
 
 
+def seal(run, out):
+    """A checksum of what a run printed: an edit by hand breaks it."""
+    h = hashlib.sha256((run.strip() + "\n" + out.rstrip("\n")).encode()).hexdigest()
+    return "sha256:" + h[:16]
+
+
 def parse(text):
-    """{benchmark: (run line, output)} recorded in a page."""
+    """{benchmark: (run line, output)} recorded in a page (with a seal that
+    does not match when the output was edited)."""
     outputs = {}
-    for m in re.finditer(r"<!-- bench: ([\w-]+) -->\n(.*?)\n\n```text\n(.*?)\n```\n"
+    for m in re.finditer(r"<!-- bench: ([\w-]+) (\S+) -->\n(.*?)\n\n```text\n(.*?)\n```\n"
                          r"<!-- /bench -->", text, re.S):
-        outputs[m.group(1)] = (m.group(2), m.group(3) + "\n")
+        outputs[m.group(1)] = (m.group(3), m.group(4) + "\n", m.group(2))
     return outputs
 
 
@@ -158,7 +167,7 @@ def main():
             sys.exit(f"bench-figures: no benchmark {n} in the table (known: {sorted(known)})")
     outputs = {}
     if os.path.exists(PAGE):
-        outputs = parse(open(PAGE, encoding="utf-8").read())
+        outputs = {k: v[:2] for k, v in parse(open(PAGE, encoding="utf-8").read()).items()}
     for n in names:
         print(f"bench-figures: {n} ...", flush=True)
         run = machine_line(build)
