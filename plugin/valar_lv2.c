@@ -72,6 +72,7 @@
 #include "analyzer.h"
 #include "midicc.h"
 #include "mix.h"
+#include "model.h"
 #include "modelpath.h"
 #include "rtcheck.h"
 #include "weights.h"
@@ -275,16 +276,17 @@ static void fftw_init(void)
 #endif
 }
 
-/* Not real-time: reads a file and allocates. The running analyzer and its
- * spare for restarts; false (logged) if the model cannot be used. */
+/* Worker thread, or instantiate()/restore() (not real-time: reads a file
+ * and allocates). The running analyzer and its spare for restarts; false
+ * (logged) if the model cannot be used. */
 static bool load_model(valar_plugin *p, const char *path, analyzer **an, analyzer **spare)
 {
     char msg[1024];
     weights *w;
     *an = *spare = NULL;
-    int err = weights_load(path, &w, msg, sizeof msg);
+    int err = model_load(path, 1, &w, msg, sizeof msg);
     if (err) {
-        lv2_log_error(&p->logger, "valar: cannot load model: %s\n", msg);
+        lv2_log_error(&p->logger, "valar: cannot use model: %s\n", msg);
         return false;
     }
     err = analyzer_create(w, p->rate, an, msg, sizeof msg);

@@ -116,7 +116,7 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     int e = getaddrinfo(host, NULL, &hints, &res);
     if (e) {
         snprintf(msg, msglen, "--http %s: unknown address '%s' (%s)", spec, host, gai_strerror(e));
-        return HTTPVIEW_ERR_ADDR;
+        return VALAR_ERR_ADDR;
     }
     for (struct addrinfo *a = res; a; a = a->ai_next)
         if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
@@ -133,7 +133,7 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     freeaddrinfo(res);
     if (!pick) {
         snprintf(msg, msglen, "--http %s: '%s' has no IPv4 or IPv6 address", spec, host);
-        return HTTPVIEW_ERR_ADDR;
+        return VALAR_ERR_ADDR;
     }
     return 0;
 bad:
@@ -141,7 +141,7 @@ bad:
              "--http '%s': expected [ADDR:]PORT, PORT 0..65535 (0: any free port), e.g. 8080, "
              "0.0.0.0:8080 or [::1]:8080",
              spec);
-    return HTTPVIEW_ERR_ADDR;
+    return VALAR_ERR_ADDR;
 }
 
 int httpview_check_listen(const char *spec, char *msg, size_t msglen)
@@ -195,7 +195,7 @@ static int open_socket(httpview *h, char *msg, size_t msglen)
         snprintf(msg, msglen, "--http %s: cannot listen: %s", h->cfg.listen, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return HTTPVIEW_ERR_BIND;
+        return VALAR_ERR_BIND;
     }
     sl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &sl);
@@ -532,7 +532,7 @@ int httpview_create(const httpview_config *c, httpview **out, char *msg, size_t 
     httpview *h = calloc(1, sizeof *h);
     if (!h) {
         snprintf(msg, msglen, "out of memory");
-        return HTTPVIEW_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     h->cfg = *c;
     if (h->cfg.max_viewers <= 0)
@@ -554,7 +554,7 @@ int httpview_create(const httpview_config *c, httpview **out, char *msg, size_t 
     if (!h->ring || !h->page || make_meta(h)) {
         snprintf(msg, msglen, "out of memory");
         httpview_destroy(h);
-        return HTTPVIEW_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     int fd = open_socket(h, msg, msglen);
     if (fd < 0) {
@@ -577,7 +577,7 @@ int httpview_create(const httpview_config *c, httpview **out, char *msg, size_t 
         snprintf(msg, msglen, "--http %s: cannot start the web server (libmicrohttpd)",
                  h->cfg.listen);
         httpview_destroy(h);
-        return HTTPVIEW_ERR_START;
+        return VALAR_ERR_HTTP;
     }
     *out = h;
     return 0;

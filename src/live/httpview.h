@@ -26,13 +26,6 @@
 
 #include "analyzer.h"
 
-enum {
-    HTTPVIEW_ERR_NOMEM = -110,
-    HTTPVIEW_ERR_ADDR = -111, /* --http value not [ADDR:]PORT */
-    HTTPVIEW_ERR_BIND = -112, /* cannot listen there */
-    HTTPVIEW_ERR_START = -113,
-};
-
 typedef struct {
     const char *listen;      /* "[ADDR:]PORT"; ADDR default 127.0.0.1; PORT 0: any free */
     const char *model;       /* shown on the page (file name) */
@@ -55,7 +48,7 @@ typedef struct {
 
 typedef struct httpview httpview;
 
-/* Check a --http value without binding: 0, or HTTPVIEW_ERR_ADDR and msg. */
+/* Check a --http value without binding: 0, or VALAR_ERR_ADDR and msg. */
 int httpview_check_listen(const char *spec, char *msg, size_t msglen);
 
 /* Binds and starts serving. Create it after blocking signals: its threads

@@ -136,7 +136,7 @@ int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen)
     jackio *j = calloc(1, sizeof *j);
     if (!j) {
         snprintf(msg, msglen, "out of memory");
-        return JACKIO_ERR_CLIENT;
+        return VALAR_ERR_CLIENT;
     }
     j->cfg = *c;
     jack_status_t st = 0;
@@ -153,7 +153,7 @@ int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen)
                                           : "the JACK server refused the client",
                  server, (unsigned)st);
         free(j);
-        return none ? JACKIO_ERR_SERVER : JACKIO_ERR_CLIENT;
+        return none ? VALAR_ERR_SERVER : VALAR_ERR_CLIENT;
     }
     atomic_store(&jack_msgs, 1);
     atomic_store(&j->rate, jack_get_sample_rate(j->client));
@@ -180,7 +180,7 @@ int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen)
     if (err) {
         snprintf(msg, msglen, "cannot register JACK ports and callbacks");
         jackio_close(j);
-        return JACKIO_ERR_CLIENT;
+        return VALAR_ERR_CLIENT;
     }
     jack_on_info_shutdown(j->client, on_shutdown, j);
     *out = j;
@@ -309,7 +309,7 @@ int jackio_start(jackio *j, live *L, char *msg, size_t msglen)
     j->L = L;
     if (jack_activate(j->client)) {
         snprintf(msg, msglen, "cannot activate the JACK client");
-        return JACKIO_ERR_CLIENT;
+        return VALAR_ERR_CLIENT;
     }
     j->active = 1;
     atomic_store(&j->ports_new, 0);
@@ -332,7 +332,7 @@ int jackio_poll(jackio *j, char *msg, size_t msglen)
 {
     if (atomic_load(&j->gone)) {
         snprintf(msg, msglen, "%s", j->reason[0] ? j->reason : "no reason given");
-        return JACKIO_GONE;
+        return VALAR_ERR_GONE;
     }
     if (j->L && atomic_load(&j->rate) != (unsigned)live_rate(j->L))
         return JACKIO_RATE;

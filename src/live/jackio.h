@@ -14,12 +14,8 @@
 #include "live.h"
 #include "midicc.h"
 
-enum {
-    JACKIO_ERR_SERVER = -80, /* no server to connect to */
-    JACKIO_ERR_CLIENT = -81, /* server refused the client or a port */
-    JACKIO_GONE = -82,       /* the server shut down (jackio_poll) */
-    JACKIO_RATE = -83,       /* the sample rate changed (jackio_poll) */
-};
+/* jackio_poll's news that is no error. */
+enum { JACKIO_RATE = 1 /* the sample rate changed */ };
 
 typedef struct {
     const char *name;   /* client name */
@@ -44,8 +40,8 @@ typedef struct jackio jackio;
  * with verbose >= 1 and info with verbose >= 2. */
 void jackio_init(int verbose);
 
-/* Open the client (never starts a server). JACKIO_ERR_SERVER when no server
- * runs, JACKIO_ERR_CLIENT for other failures; msg says which. */
+/* Open the client (never starts a server). VALAR_ERR_SERVER when no server
+ * runs, VALAR_ERR_CLIENT for other failures; msg says which. */
 int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen);
 void jackio_close(jackio *j);
 double jackio_rate(jackio *j);
@@ -58,7 +54,7 @@ int jackio_start(jackio *j, live *L, char *msg, size_t msglen);
 void jackio_stop(jackio *j);
 
 /* Housekeeping, every few tens of ms on the main thread. Returns 0,
- * JACKIO_GONE (msg: the server's reason) or JACKIO_RATE (the engine must be
+ * VALAR_ERR_GONE (msg: the server's reason) or JACKIO_RATE (the engine must be
  * rebuilt at jackio_rate). */
 int jackio_poll(jackio *j, char *msg, size_t msglen);
 

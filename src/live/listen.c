@@ -19,6 +19,7 @@
 #include "analyzer.h"
 #include "live.h"
 #include "midicc.h"
+#include "model.h"
 #include "modelpath.h"
 #include "output.h"
 #include "weights.h"
@@ -445,21 +446,13 @@ static weights *load_model(const options *o, char *path, size_t pathlen)
                 where);
         return NULL;
     }
-    char msg[512];
+    char msg[1024];
     weights *w;
-    if (weights_load(path, &w, msg, sizeof msg)) {
+    if (model_load(path, 1, &w, msg, sizeof msg)) {
         fprintf(stderr, "valar listen: %s\n", msg);
         return NULL;
     }
-    analyzer *a; /* also refuses offline models, saying so */
-    if (analyzer_create(w, 48000.0, &a, msg, sizeof msg)) {
-        fprintf(stderr, "valar listen: %s: %s\n", path, msg);
-        weights_destroy(w);
-        return NULL;
-    }
-    analyzer_destroy(a);
-    const char *ph = weights_meta(w, "placeholder");
-    if (!o->quiet && ph && strcmp(ph, "true") == 0)
+    if (!o->quiet && model_is_placeholder(w))
         fprintf(stderr,
                 "valar listen: note: %s is a placeholder model (random weights, not trained)\n",
                 path);
@@ -542,7 +535,7 @@ static int start_engine(app *a, const backend_ops *b, double rate, int midi)
     char msg[512];
     int err = live_create(a->w, rate, &lc, &a->L, msg, sizeof msg);
     if (!err && (err = live_start(a->L)) != 0)
-        snprintf(msg, sizeof msg, "%s", live_strerror(err));
+        snprintf(msg, sizeof msg, "%s", valar_strerror(err));
     if (err) {
         fprintf(stderr, "valar listen: at %.0f Hz: %s\n", rate, msg);
         live_destroy(a->L);
@@ -604,7 +597,7 @@ static int jack_poll(app *a, const backend_ops *b)
     jackio *j = b->io;
     char msg[512];
     int r = jackio_poll(j, msg, sizeof msg);
-    if (r == JACKIO_GONE) {
+    if (r == VALAR_ERR_GONE) {
         fprintf(stderr, "valar listen: the JACK server shut down (%s)%s\n", msg,
                 a->o->reconnect ? "; waiting for it to come back" : "");
         return END_LOST;
@@ -639,13 +632,13 @@ static int run_jack(app *a, int *fallback)
     for (;;) {
         jackio *j;
         int err = jackio_open(&jc, &j, msg, sizeof msg);
-        if (err == JACKIO_ERR_SERVER && sessions == 0 && !o->reconnect && fallback) {
+        if (err == VALAR_ERR_SERVER && sessions == 0 && !o->reconnect && fallback) {
             *fallback = 1; /* --backend auto: try PortAudio */
             return END_ERROR;
         }
         /* With --reconnect any failure is retried: a server that is just
          * starting or stopping can refuse a client for a moment. */
-        if (err && o->reconnect && (err == JACKIO_ERR_SERVER || sessions > 0)) {
+        if (err && o->reconnect && (err == VALAR_ERR_SERVER || sessions > 0)) {
             if (!waiting_said && !o->quiet)
                 fprintf(stderr, "valar listen: waiting for a JACK server...\n");
             waiting_said = 1;
@@ -753,18 +746,18 @@ static int web_open(const options *o, const weights *w, const char *path, httpvi
     *web = NULL;
     if (!o->http)
         return 0;
-    const char *base = strrchr(path, '/'), *ph = weights_meta(w, "placeholder");
+    const char *base = strrchr(path, '/');
     httpview_config hc = {0};
     hc.listen = o->http;
     hc.model = base ? base + 1 : path;
     hc.description = weights_meta(w, "description");
-    hc.placeholder = ph && strcmp(ph, "true") == 0;
+    hc.placeholder = model_is_placeholder(w);
     hc.verbose = o->verbose;
     char msg[512];
     int err = httpview_create(&hc, web, msg, sizeof msg);
     if (err) {
         fprintf(stderr, "valar listen: %s\n", msg);
-        return err == HTTPVIEW_ERR_ADDR ? EXIT_USAGE : 1;
+        return err == VALAR_ERR_ADDR ? EXIT_USAGE : 1;
     }
     /* Said even with --quiet: the page is visible to others. */
     if (httpview_public(*web))
@@ -888,7 +881,7 @@ int listen_main(int argc, char **argv)
         web_close(web, 1);
 #endif
         weights_destroy(w);
-        return err == OUTPUT_ERR_OSC ? EXIT_USAGE : 1;
+        return err == VALAR_ERR_OSC ? EXIT_USAGE : 1;
     }
     if (!o.quiet && o.osc)
         fprintf(stderr, "valar listen: OSC to %s, addresses %s/{arousal,valence,frame}%s\n",

@@ -38,18 +38,6 @@ struct live {
     uint64_t busy_ns, push_max_ns;
 };
 
-const char *live_strerror(int err)
-{
-    switch (err) {
-    case LIVE_ERR_NOMEM:
-        return "out of memory";
-    case LIVE_ERR_THREAD:
-        return "cannot start the worker thread";
-    default:
-        return analyzer_strerror(err);
-    }
-}
-
 int live_create(const weights *w, double rate, const live_config *c, live **out, char *msg,
                 size_t msglen)
 {
@@ -57,7 +45,7 @@ int live_create(const weights *w, double rate, const live_config *c, live **out,
     live *L = calloc(1, sizeof *L);
     if (!L) {
         snprintf(msg, msglen, "out of memory");
-        return LIVE_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     L->rate = rate;
     L->cfg = *c;
@@ -73,7 +61,7 @@ int live_create(const weights *w, double rate, const live_config *c, live **out,
     if (!L->ring || !L->midi || !L->buf) {
         live_destroy(L);
         snprintf(msg, msglen, "out of memory");
-        return LIVE_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     *out = L;
     return 0;
@@ -174,7 +162,7 @@ int live_start(live *L)
     atomic_store(&L->stop, 0);
     L->started = !L->cfg.wait_signal;
     if (pthread_create(&L->thread, NULL, worker, L) != 0)
-        return LIVE_ERR_THREAD;
+        return VALAR_ERR_THREAD;
     L->running = 1;
     return 0;
 }

@@ -20,11 +20,6 @@
 #include "analyzer.h"
 #include "weights.h"
 
-enum {
-    LIVE_ERR_NOMEM = -70,
-    LIVE_ERR_THREAD = -71,
-};
-
 typedef struct {
     int midi;             /* also queue results for live_midi_take */
     int wait_signal;      /* the stream (time 0) starts at the first non-zero sample */
@@ -48,16 +43,17 @@ typedef struct {
 
 typedef struct live live;
 
-const char *live_strerror(int err);
-
 /* rate: the audio callback's sample rate. Allocates everything (ring buffer
- * of a few seconds, analyzer, queues); w may be destroyed afterwards. */
+ * of a few seconds, analyzer, queues); w may be destroyed afterwards. 0, or
+ * what analyzer_create returns, VALAR_ERR_NOMEM; msg says what, *out is
+ * NULL on failure. Main thread. */
 int live_create(const weights *w, double rate, const live_config *c, live **out, char *msg,
                 size_t msglen);
 void live_destroy(live *L);
 double live_rate(const live *L);
 
-/* Start the worker thread (before the audio callback starts calling in). */
+/* Start the worker thread (before the audio callback starts calling in).
+ * 0, or VALAR_ERR_THREAD (L is as before: not running). */
 int live_start(live *L);
 /* Stop and join the worker (after the audio callback has stopped). Samples
  * still queued are analysed first, so no complete segment is lost. */

@@ -120,7 +120,7 @@ static int make_paths(output *o, char *msg, size_t msglen)
     if ((n && p[0] != '/') || strpbrk(p, " #*,?[]{}") || n > 200) {
         snprintf(msg, msglen,
                  "bad OSC prefix '%s' (must start with '/', no spaces or # * , ? [ ] { })", p);
-        return OUTPUT_ERR_OSC;
+        return VALAR_ERR_OSC;
     }
     snprintf(o->path_a, sizeof o->path_a, "%.*s/arousal", (int)n, p);
     snprintf(o->path_v, sizeof o->path_v, "%.*s/valence", (int)n, p);
@@ -134,7 +134,7 @@ int output_create(const output_config *c, output **out, char *msg, size_t msglen
     output *o = calloc(1, sizeof *o);
     if (!o) {
         snprintf(msg, msglen, "out of memory");
-        return OUTPUT_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     o->cfg = *c;
     pthread_mutex_init(&o->lock, NULL);
@@ -153,7 +153,7 @@ int output_create(const output_config *c, output **out, char *msg, size_t msglen
                          "bad OSC URL '%s' (expected osc.udp://HOST:PORT, osc.tcp://HOST:PORT "
                          "or osc.unix:///PATH)",
                          c->osc_url);
-                err = OUTPUT_ERR_OSC;
+                err = VALAR_ERR_OSC;
             }
         }
 #else
@@ -161,13 +161,13 @@ int output_create(const output_config *c, output **out, char *msg, size_t msglen
             snprintf(msg, msglen,
                      "OSC output not available: valar was built without liblo "
                      "(use --no-osc)");
-            err = OUTPUT_ERR_OSC;
+            err = VALAR_ERR_OSC;
         }
 #endif
     }
     if (!err && pthread_create(&o->thread, NULL, run, o) != 0) {
         snprintf(msg, msglen, "cannot start the output thread");
-        err = OUTPUT_ERR_THREAD;
+        err = VALAR_ERR_THREAD;
     }
     if (err) {
         output_destroy(o);

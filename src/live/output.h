@@ -21,12 +21,6 @@
 
 enum { OUTPUT_NONE = 0, OUTPUT_CSV, OUTPUT_JSON };
 
-enum {
-    OUTPUT_ERR_NOMEM = -100,
-    OUTPUT_ERR_OSC = -101, /* bad OSC URL or prefix, or built without liblo */
-    OUTPUT_ERR_THREAD = -102,
-};
-
 typedef struct {
     const char *osc_url; /* NULL: no OSC */
     const char *prefix;  /* "/valar" */

@@ -63,7 +63,7 @@ static int init(char *msg, size_t msglen)
     PaError e = Pa_Initialize();
     if (e != paNoError) {
         snprintf(msg, msglen, "PortAudio: %s", Pa_GetErrorText(e));
-        return PAIO_ERR_INIT;
+        return VALAR_ERR_PORTAUDIO;
     }
     return 0;
 }
@@ -143,13 +143,13 @@ int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen)
     if (!p) {
         Pa_Terminate();
         snprintf(msg, msglen, "out of memory");
-        return PAIO_ERR_INIT;
+        return VALAR_ERR_PORTAUDIO;
     }
     PaDeviceIndex dev = find_device(c->device, msg, msglen);
     if (dev == paNoDevice) {
         free(p);
         Pa_Terminate();
-        return PAIO_ERR_DEVICE;
+        return VALAR_ERR_DEVICE;
     }
     const PaDeviceInfo *d = Pa_GetDeviceInfo(dev);
     p->channels = d->maxInputChannels < 2 ? d->maxInputChannels : 2;
@@ -168,7 +168,7 @@ int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen)
                  p->rate, p->channels, Pa_GetErrorText(e));
         free(p);
         Pa_Terminate();
-        return PAIO_ERR_STREAM;
+        return VALAR_ERR_STREAM;
     }
     const PaStreamInfo *si = Pa_GetStreamInfo(p->stream);
     if (si && si->sampleRate > 0)
@@ -208,7 +208,7 @@ int paio_start(paio *p, live *L, char *msg, size_t msglen)
     PaError e = Pa_StartStream(p->stream);
     if (e != paNoError) {
         snprintf(msg, msglen, "PortAudio: cannot start '%s': %s", p->name, Pa_GetErrorText(e));
-        return PAIO_ERR_STREAM;
+        return VALAR_ERR_STREAM;
     }
     p->running = 1;
     return 0;
@@ -226,7 +226,7 @@ int paio_poll(paio *p, char *msg, size_t msglen)
 {
     if (p->running && Pa_IsStreamActive(p->stream) != 1) {
         snprintf(msg, msglen, "PortAudio stream from '%s' stopped", p->name);
-        return PAIO_GONE;
+        return VALAR_ERR_GONE;
     }
     return 0;
 }

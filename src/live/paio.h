@@ -11,13 +11,6 @@
 
 #include "live.h"
 
-enum {
-    PAIO_ERR_INIT = -90,
-    PAIO_ERR_DEVICE = -91, /* no such input device */
-    PAIO_ERR_STREAM = -92, /* the device refused the stream */
-    PAIO_GONE = -93,       /* the stream stopped by itself (device lost) */
-};
-
 typedef struct {
     const char *device;   /* index, or part of the name (case-insensitive); NULL = default */
     double rate;          /* 0 = the device's default rate */
@@ -40,7 +33,7 @@ int paio_channels(const paio *p);
 
 int paio_start(paio *p, live *L, char *msg, size_t msglen);
 void paio_stop(paio *p);
-/* 0 while the stream runs, PAIO_GONE (msg says why) when it has stopped. */
+/* 0 while the stream runs, VALAR_ERR_GONE (msg says why) when it has stopped. */
 int paio_poll(paio *p, char *msg, size_t msglen);
 
 #endif

@@ -2,8 +2,9 @@
  * for valar; `valar-train eval` measures a weight file against baselines;
  * `valar-train labels` makes song-level labels from mood tags. A thin shell
  * over the train/ modules. See README.md, section Training. */
-#include "crnn.h"
 #include "melspec.h"
+#include "model.h"
+#include "offline.h"
 #include "tdata.h"
 #include "teval.h"
 #include "tlabels.h"
@@ -373,24 +374,18 @@ static int load_model(const char *path, tnet **net, melspec_config *fc, int *seq
 {
     char msg[5000];
     weights *w = NULL;
-    crnn *check = NULL;
-    if (weights_load(path, &w, msg, sizeof msg)) {
+    if (model_load(path, 0, &w, msg, sizeof msg)) {
         fprintf(stderr, "valar-train: %s\n", msg);
         return -1;
     }
-    int bad = crnn_create(w, &check, msg, sizeof msg);
-    crnn_destroy(check);
-    if (bad || melspec_config_read(fc, w, msg, sizeof msg) ||
-        tnet_from_weights(w, net, msg, sizeof msg)) {
+    /* model_load checked the feature config and seq_len */
+    melspec_config_read(fc, w, NULL, 0);
+    offline_seq_len(w, seq_len, NULL, 0);
+    int err = tnet_from_weights(w, net, msg, sizeof msg);
+    if (err)
         fprintf(stderr, "valar-train: %s: %s\n", path, msg);
-        weights_destroy(w);
-        return -1;
-    }
-    /* crnn_create checked seq_len */
-    const char *sl = weights_meta(w, "seq_len");
-    *seq_len = sl ? atoi(sl) : 0;
     weights_destroy(w);
-    return 0;
+    return err ? -1 : 0;
 }
 
 /* Metrics of the model and the baselines (sets[0] = the evaluated set,

@@ -212,7 +212,7 @@ static inline crnn *create_or_die(const model_spec *sp)
     int err = crnn_create(w, &net, msg, sizeof msg);
     weights_destroy(w); /* crnn_create copies what it needs */
     if (err) {
-        fprintf(stderr, "crnn_create: %s (%s)\n", msg, crnn_strerror(err));
+        fprintf(stderr, "crnn_create: %s (%s)\n", msg, valar_strerror(err));
         exit(1);
     }
     return net;

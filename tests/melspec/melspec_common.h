@@ -119,7 +119,7 @@ static inline melspec *create_or_die(const melspec_config *c, double rate)
     melspec *m;
     int err = melspec_create(c, rate, &m);
     if (err) {
-        fprintf(stderr, "melspec_create(%g Hz): %s\n", rate, melspec_strerror(err));
+        fprintf(stderr, "melspec_create(%g Hz): %s\n", rate, valar_strerror(err));
         exit(1);
     }
     return m;

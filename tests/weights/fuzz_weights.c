@@ -152,7 +152,7 @@ int main(int argc, char **argv)
     }
 
     unsigned char buf[8192 + 256];
-    long ok = 0, failures = 0, by_code[16] = {0};
+    long ok = 0, failures = 0, by_code[1 - VALAR_ERR_LAST] = {0};
     for (long it = 0; it < iters; it++) {
         size_t n = olen;
         memcpy(buf, orig, olen);
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
             weights_destroy(r);
             ok++;
         } else {
-            int clean = err < 0 && err >= WEIGHTS_ERR_INVALID && r == NULL &&
+            int clean = err < 0 && err >= VALAR_ERR_LAST && r == NULL &&
                         strstr(msg, path) != NULL && strchr(msg, '\n') == NULL &&
                         strlen(msg) > strlen(path) + 2;
             if (!clean) {
@@ -199,15 +199,15 @@ int main(int argc, char **argv)
                 snprintf(keep, sizeof keep, "%s/fail-%ld.safetensors", dir, it);
                 write_file(keep, buf, n);
             }
-            if (err < 0 && err >= -15)
+            if (err < 0 && err >= VALAR_ERR_LAST)
                 by_code[-err]++;
         }
     }
     printf("%ld iterations: %ld loaded, %ld rejected", iters, ok, iters - ok);
     int kinds = 0;
-    for (int c = 1; c < 16; c++) {
+    for (int c = 1; c <= -VALAR_ERR_LAST; c++) {
         if (by_code[c]) {
-            printf(", %s: %ld", weights_strerror(-c), by_code[c]);
+            printf(", %s: %ld", valar_strerror(-c), by_code[c]);
             kinds++;
         }
     }
