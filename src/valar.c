@@ -3,7 +3,6 @@
  *   valar info MODEL                  what a weight file holds
  *   valar listen [options]            live analysis (src/live/) */
 #include <errno.h>
-#include <getopt.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include "filelist.h"
 #include "model.h"
 #include "modelpath.h"
+#include "optparse.h"
 #include "plot.h"
 #include "progress.h"
 #include "report.h"
@@ -157,8 +157,6 @@ static int writable_dir(const char *dir)
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0;
 }
 
-enum { O_DEAM = 256, O_SUMMARY, O_UNORDERED, O_FILES_FROM, O_RESUME, O_LIST, O_PLOT };
-
 typedef struct {
     const char *model, *output, *deam, *files_from, *resume, *plot;
     int streaming, fmt, quiet, jobs, unordered, summary, recursive, sep, list;
@@ -177,98 +175,31 @@ static int all_cores(void)
 /* Options of valar analyze; -1 to go on, else the exit status. */
 static int parse_analyze(int argc, char **argv, analyze_opts *o)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},
-        {"streaming", no_argument, 0, 's'},
-        {"format", required_argument, 0, 'f'},
-        {"output", required_argument, 0, 'o'},
-        {"deam", required_argument, 0, O_DEAM},
-        {"quiet", no_argument, 0, 'q'},
-        {"jobs", required_argument, 0, 'j'},
-        {"unordered", no_argument, 0, O_UNORDERED},
-        {"summary", no_argument, 0, O_SUMMARY},
-        {"recursive", no_argument, 0, 'r'},
-        {"files-from", required_argument, 0, O_FILES_FROM},
-        {"null", no_argument, 0, '0'},
-        {"resume", required_argument, 0, O_RESUME},
-        {"list", no_argument, 0, O_LIST},
-        {"plot", required_argument, 0, O_PLOT},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+    const opt_def opts[] = {
+        {"model", 'm', OPT_STRING, .dst = &o->model},
+        {"streaming", 's', OPT_FLAG, .dst = &o->streaming},
+        {"format", 'f', OPT_CHOICE, .dst = &o->fmt, .lo = REPORT_CSV, .words = "csv|json|jsonl",
+         .what = "format"},
+        {"output", 'o', OPT_STRING, .dst = &o->output},
+        {"deam", 0, OPT_STRING, .dst = &o->deam},
+        {"quiet", 'q', OPT_FLAG, .dst = &o->quiet},
+        {"jobs", 'j', OPT_INT, .dst = &o->jobs, .lo = 1, .hi = 1024},
+        {"unordered", 0, OPT_FLAG, .dst = &o->unordered},
+        {"summary", 0, OPT_FLAG, .dst = &o->summary},
+        {"recursive", 'r', OPT_FLAG, .dst = &o->recursive},
+        {"files-from", 0, OPT_STRING, .dst = &o->files_from},
+        {"null", '0', OPT_SET, .dst = &o->sep, .lo = '\0'},
+        {"resume", 0, OPT_STRING, .dst = &o->resume},
+        {"list", 0, OPT_FLAG, .dst = &o->list},
+        {"plot", 0, OPT_STRING, .dst = &o->plot},
+        {"help", 'h', OPT_HELP, .dst = NULL},
     };
     *o = (analyze_opts){.fmt = -1, .jobs = all_cores(), .sep = '\n'};
-    int c;
-    while ((c = getopt_long(argc, argv, "m:sf:o:qj:r0h", opts, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case 'm':
-            o->model = optarg;
-            break;
-        case 's':
-            o->streaming = 1;
-            break;
-        case 'o':
-            o->output = optarg;
-            break;
-        case O_DEAM:
-            o->deam = optarg;
-            break;
-        case 'q':
-            o->quiet = 1;
-            break;
-        case O_SUMMARY:
-            o->summary = 1;
-            break;
-        case O_UNORDERED:
-            o->unordered = 1;
-            break;
-        case 'r':
-            o->recursive = 1;
-            break;
-        case O_FILES_FROM:
-            o->files_from = optarg;
-            break;
-        case '0':
-            o->sep = '\0';
-            break;
-        case O_RESUME:
-            o->resume = optarg;
-            break;
-        case O_LIST:
-            o->list = 1;
-            break;
-        case O_PLOT:
-            o->plot = optarg;
-            break;
-        case 'j':
-            errno = 0;
-            long j = strtol(optarg, &end, 10);
-            if (!*optarg || *end || errno || j < 1 || j > 1024) {
-                fprintf(stderr, "valar: -j: '%s' is not an integer in [1, 1024]\n", optarg);
-                return 2;
-            }
-            o->jobs = (int)j;
-            break;
-        case 'f':
-            if (strcmp(optarg, "csv") == 0)
-                o->fmt = REPORT_CSV;
-            else if (strcmp(optarg, "json") == 0)
-                o->fmt = REPORT_JSON;
-            else if (strcmp(optarg, "jsonl") == 0)
-                o->fmt = REPORT_JSONL;
-            else {
-                fprintf(stderr, "valar: unknown format '%s' (csv, json or jsonl)\n", optarg);
-                return 2;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
+    int r = optparse("valar", argc, argv, opts, sizeof opts / sizeof opts[0]);
+    if (r == 1 || r == -2)
+        usage(r > 0 ? stdout : stderr);
+    if (r)
+        return r > 0 ? 0 : 2;
     if (o->resume && (o->output || (o->fmt >= 0 && o->fmt != REPORT_JSONL))) {
         fprintf(stderr, "valar: --resume %s writes JSON Lines to that file: no -o or -f %s\n",
                 o->resume, o->output ? "" : "csv/json");

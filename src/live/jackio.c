@@ -134,10 +134,8 @@ int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen)
 {
     *out = NULL;
     jackio *j = calloc(1, sizeof *j);
-    if (!j) {
-        snprintf(msg, msglen, "out of memory");
-        return VALAR_ERR_CLIENT;
-    }
+    if (!j)
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     j->cfg = *c;
     jack_status_t st = 0;
     jack_options_t opt = JackNoStartServer | (c->server ? JackServerName : 0);
@@ -330,12 +328,11 @@ void jackio_stop(jackio *j)
 
 int jackio_poll(jackio *j, char *msg, size_t msglen)
 {
-    if (atomic_load(&j->gone)) {
-        snprintf(msg, msglen, "%s", j->reason[0] ? j->reason : "no reason given");
-        return VALAR_ERR_GONE;
-    }
+    if (atomic_load(&j->gone))
+        return valar_fail(msg, msglen, VALAR_ERR_GONE, "the JACK server shut down (%s)",
+                          j->reason[0] ? j->reason : "no reason given");
     if (j->L && atomic_load(&j->rate) != (unsigned)live_rate(j->L))
-        return JACKIO_RATE;
+        return LIVE_RATE_CHANGED;
     unsigned bs = atomic_load(&j->bufsize);
     if (bs != j->reported_bufsize) {
         j->reported_bufsize = bs;
@@ -346,3 +343,27 @@ int jackio_poll(jackio *j, char *msg, size_t msglen)
         autoconnect(j, 0);
     return 0;
 }
+
+/* --- the session's view (live.h), main thread ---------------------------- */
+
+static int op_start(void *io, live *L, char *msg, size_t msglen)
+{
+    return jackio_start(io, L, msg, msglen);
+}
+
+static void op_stop(void *io)
+{
+    jackio_stop(io);
+}
+
+static int op_poll(void *io, char *msg, size_t msglen)
+{
+    return jackio_poll(io, msg, msglen);
+}
+
+static double op_rate(void *io)
+{
+    return jackio_rate(io);
+}
+
+const live_backend jackio_backend = {op_start, op_stop, op_poll, op_rate};

@@ -14,8 +14,6 @@
 #include "live.h"
 #include "midicc.h"
 
-/* jackio_poll's news that is no error. */
-enum { JACKIO_RATE = 1 /* the sample rate changed */ };
 
 typedef struct {
     const char *name;   /* client name */
@@ -54,9 +52,12 @@ int jackio_start(jackio *j, live *L, char *msg, size_t msglen);
 void jackio_stop(jackio *j);
 
 /* Housekeeping, every few tens of ms on the main thread. Returns 0,
- * VALAR_ERR_GONE (msg: the server's reason) or JACKIO_RATE (the engine must be
- * rebuilt at jackio_rate). */
+ * VALAR_ERR_GONE (msg: the server shut down, and its reason) or
+ * LIVE_RATE_CHANGED (the engine must be rebuilt at jackio_rate). */
 int jackio_poll(jackio *j, char *msg, size_t msglen);
+
+/* jackio_start, _stop, _poll and _rate for the session (live.h). */
+extern const live_backend jackio_backend;
 
 /* MIDI events the port buffer had no room for, and xruns reported. */
 uint64_t jackio_midi_lost(jackio *j);

@@ -230,3 +230,27 @@ int paio_poll(paio *p, char *msg, size_t msglen)
     }
     return 0;
 }
+
+/* --- the session's view (live.h), main thread ---------------------------- */
+
+static int op_start(void *io, live *L, char *msg, size_t msglen)
+{
+    return paio_start(io, L, msg, msglen);
+}
+
+static void op_stop(void *io)
+{
+    paio_stop(io);
+}
+
+static int op_poll(void *io, char *msg, size_t msglen)
+{
+    return paio_poll(io, msg, msglen);
+}
+
+static double op_rate(void *io)
+{
+    return paio_rate(io);
+}
+
+const live_backend paio_backend = {op_start, op_stop, op_poll, op_rate};

@@ -36,4 +36,7 @@ void paio_stop(paio *p);
 /* 0 while the stream runs, VALAR_ERR_GONE (msg says why) when it has stopped. */
 int paio_poll(paio *p, char *msg, size_t msglen);
 
+/* paio_start, _stop, _poll and _rate for the session (live.h). */
+extern const live_backend paio_backend;
+
 #endif
