@@ -346,6 +346,54 @@ static void warm_up_length(melspec *m)
     m->warm_skip = (size_t)llround((double)k * out / in);
 }
 
+/* Buffers, filterbank, window and FFT plan. */
+static int make_stft(melspec *m)
+{
+    const size_t N = (size_t)m->n_fft, M = (size_t)m->n_mels;
+    m->window = malloc(N * sizeof *m->window);
+    m->hist = malloc(N * sizeof *m->hist);
+    m->fft_in = fftwf_alloc_real(N);
+    m->fft_out = fftwf_alloc_complex((size_t)m->n_bins);
+    m->band_start = malloc(M * sizeof *m->band_start);
+    m->band_len = malloc(M * sizeof *m->band_len);
+    m->band_off = malloc(M * sizeof *m->band_off);
+    m->acc = malloc((size_t)m->n_bins * sizeof *m->acc);
+    m->frame = malloc(M * sizeof *m->frame);
+    if (!m->window || !m->hist || !m->fft_in || !m->fft_out || !m->band_start || !m->band_len ||
+        !m->band_off || !m->acc || !m->frame || build_filterbank(m))
+        return VALAR_ERR_NOMEM;
+    /* periodic Hann (scipy get_window('hann', N, fftbins=True)) */
+    for (size_t i = 0; i < N; i++)
+        m->window[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * (double)i / (double)N));
+    pthread_mutex_lock(&planner_lock);
+    m->plan = fftwf_plan_dft_r2c_1d(m->n_fft, m->fft_in, m->fft_out, FFTW_ESTIMATE);
+    pthread_mutex_unlock(&planner_lock);
+    return m->plan ? VALAR_OK : VALAR_ERR_NOMEM;
+}
+
+/* libsoxr from the input rate to the model rate, and its buffers. */
+static int make_resampler(melspec *m)
+{
+    const double ratio = (double)m->cfg.sample_rate / m->input_rate;
+    /* one chunk's worth of output plus slack; soxr keeps any excess */
+    m->res_cap = (size_t)ceil(CHUNK * ratio) + 64;
+    m->chunk = malloc(CHUNK * sizeof *m->chunk);
+    m->res = malloc(m->res_cap * sizeof *m->res);
+    if (!m->chunk || !m->res)
+        return VALAR_ERR_NOMEM;
+    soxr_error_t e = NULL;
+    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+    soxr_runtime_spec_t rt = soxr_runtime_spec(1);
+    pthread_mutex_lock(&planner_lock); /* filter design; cheap to be safe */
+    m->soxr = soxr_create(m->input_rate, (double)m->cfg.sample_rate, 1, &e, &io, &q, &rt);
+    pthread_mutex_unlock(&planner_lock);
+    if (!m->soxr || e)
+        return VALAR_ERR_RESAMPLE;
+    warm_up_length(m);
+    return VALAR_OK;
+}
+
 int melspec_create(const melspec_config *c, double input_rate, melspec **out)
 {
     if (out)
@@ -364,60 +412,16 @@ int melspec_create(const melspec_config *c, double input_rate, melspec **out)
     m->n_mels = c->n_mels;
     m->frames_per_seg = melspec_segment_samples(c) / c->hop;
     m->input_rate = input_rate;
-    int err = VALAR_ERR_NOMEM;
-
-    const size_t N = (size_t)m->n_fft, M = (size_t)m->n_mels;
-    m->window = malloc(N * sizeof *m->window);
-    m->hist = malloc(N * sizeof *m->hist);
-    m->fft_in = fftwf_alloc_real(N);
-    m->fft_out = fftwf_alloc_complex((size_t)m->n_bins);
-    m->band_start = malloc(M * sizeof *m->band_start);
-    m->band_len = malloc(M * sizeof *m->band_len);
-    m->band_off = malloc(M * sizeof *m->band_off);
-    m->acc = malloc((size_t)m->n_bins * sizeof *m->acc);
-    m->frame = malloc(M * sizeof *m->frame);
-    if (!m->window || !m->hist || !m->fft_in || !m->fft_out || !m->band_start || !m->band_len ||
-        !m->band_off || !m->acc || !m->frame)
-        goto fail;
-    if (build_filterbank(m))
-        goto fail;
-    /* periodic Hann (scipy get_window('hann', N, fftbins=True)) */
-    for (size_t i = 0; i < N; i++)
-        m->window[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * (double)i / (double)N));
-
-    pthread_mutex_lock(&planner_lock);
-    m->plan = fftwf_plan_dft_r2c_1d(m->n_fft, m->fft_in, m->fft_out, FFTW_ESTIMATE);
-    pthread_mutex_unlock(&planner_lock);
-    if (!m->plan)
-        goto fail;
-
-    if (input_rate != (double)c->sample_rate) {
-        double ratio = (double)c->sample_rate / input_rate;
-        /* one chunk's worth of output plus slack; soxr keeps any excess */
-        m->res_cap = (size_t)ceil(CHUNK * ratio) + 64;
-        m->chunk = malloc(CHUNK * sizeof *m->chunk);
-        m->res = malloc(m->res_cap * sizeof *m->res);
-        if (!m->chunk || !m->res)
-            goto fail;
-        soxr_error_t e = NULL;
-        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
-        soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-        soxr_runtime_spec_t rt = soxr_runtime_spec(1);
-        pthread_mutex_lock(&planner_lock); /* filter design; cheap to be safe */
-        m->soxr = soxr_create(input_rate, (double)c->sample_rate, 1, &e, &io, &q, &rt);
-        pthread_mutex_unlock(&planner_lock);
-        if (!m->soxr || e) {
-            err = VALAR_ERR_RESAMPLE;
-            goto fail;
-        }
-        warm_up_length(m);
+    int err = make_stft(m);
+    if (!err && input_rate != (double)c->sample_rate)
+        err = make_resampler(m);
+    if (err) {
+        melspec_destroy(m);
+        return err;
     }
     melspec_reset(m);
     *out = m;
     return VALAR_OK;
-fail:
-    melspec_destroy(m);
-    return err;
 }
 
 void melspec_destroy(melspec *m)

@@ -508,20 +508,13 @@ static int json_uint(const cJSON *item, uint64_t *out)
     return 1;
 }
 
-static int parse_entry(const cJSON *e, span *s, uint64_t data_size, const char *path, char *msg,
-                       size_t msglen)
+/* The entry's dtype, shape and data_offsets, each once (unknown keys are
+ * ignored, as the reference does). */
+static int entry_keys(const cJSON *e, const cJSON *f[3], const char *path, const char *nm,
+                      char *msg, size_t msglen)
 {
-    char sn[SHOW_LEN + 4];
-    const char *nm = show(s->name, sn);
-    if (!s->name[0])
-        return valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: empty tensor name", path);
-    if (!cJSON_IsObject(e))
-        return valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: tensor '%s': entry is not an object",
-                          path, nm);
-
-    /* Each key once; unknown keys are ignored, as the reference does. */
     static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
-    const cJSON *f[3] = {NULL, NULL, NULL};
+    f[0] = f[1] = f[2] = NULL;
     for (const cJSON *c = e->child; c; c = c->next) {
         for (int k = 0; k < 3; k++) {
             if (c->string && strcmp(c->string, keys[k]) == 0) {
@@ -537,29 +530,36 @@ static int parse_entry(const cJSON *e, span *s, uint64_t data_size, const char *
         if (!f[k])
             return valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: tensor '%s': missing \"%s\"",
                               path, nm, keys[k]);
+    return VALAR_OK;
+}
 
-    /* dtype */
-    if (!cJSON_IsString(f[0]))
+static int entry_dtype(const cJSON *dt, const char *path, const char *nm, char *msg, size_t msglen)
+{
+    if (!cJSON_IsString(dt))
         return valar_fail(msg, msglen, VALAR_ERR_DTYPE, "%s: tensor '%s': dtype is not a string",
                           path, nm);
-    if (strcmp(f[0]->valuestring, "F32") != 0) {
+    if (strcmp(dt->valuestring, "F32") != 0) {
         char sd[SHOW_LEN + 4];
         return valar_fail(msg, msglen, VALAR_ERR_DTYPE,
                           "%s: tensor '%s': dtype %s is not supported (valar reads F32 only)", path,
-                          nm, show(f[0]->valuestring, sd));
+                          nm, show(dt->valuestring, sd));
     }
+    return VALAR_OK;
+}
 
-    /* shape */
-    if (!cJSON_IsArray(f[1]))
+static int entry_shape(const cJSON *sh, span *s, const char *path, const char *nm, char *msg,
+                       size_t msglen)
+{
+    if (!cJSON_IsArray(sh))
         return valar_fail(msg, msglen, VALAR_ERR_SHAPE, "%s: tensor '%s': shape is not a list",
                           path, nm);
-    int nd = cJSON_GetArraySize(f[1]);
+    int nd = cJSON_GetArraySize(sh);
     if (nd > WEIGHTS_MAX_DIMS)
         return valar_fail(msg, msglen, VALAR_ERR_SHAPE,
                           "%s: tensor '%s': shape has %d dimensions (at most %d)", path, nm, nd,
                           WEIGHTS_MAX_DIMS);
     s->ndim = 0;
-    for (const cJSON *c = f[1]->child; c; c = c->next) {
+    for (const cJSON *c = sh->child; c; c = c->next) {
         uint64_t v;
         if (!json_uint(c, &v))
             return valar_fail(msg, msglen, VALAR_ERR_SHAPE,
@@ -568,9 +568,13 @@ static int parse_entry(const cJSON *e, span *s, uint64_t data_size, const char *
         s->shape[s->ndim++] = (int64_t)v;
     }
     s->count = shape_count(s->ndim, s->shape, MAX_FILE_SIZE);
+    return VALAR_OK;
+}
 
-    /* data_offsets */
-    const cJSON *o = f[2];
+/* data_offsets: in the data, and exactly the bytes the shape needs. */
+static int entry_offsets(const cJSON *o, span *s, uint64_t data_size, const char *path,
+                         const char *nm, char *msg, size_t msglen)
+{
     if (!cJSON_IsArray(o) || cJSON_GetArraySize(o) != 2 || !json_uint(o->child, &s->begin) ||
         !json_uint(o->child->next, &s->end))
         return valar_fail(
@@ -599,6 +603,26 @@ static int parse_entry(const cJSON *e, span *s, uint64_t data_size, const char *
             path, nm, b, en, en - b, sh, need);
     }
     return VALAR_OK;
+}
+
+/* One tensor entry of the header, validated (s->name set by the caller). */
+static int parse_entry(const cJSON *e, span *s, uint64_t data_size, const char *path, char *msg,
+                       size_t msglen)
+{
+    char sn[SHOW_LEN + 4];
+    const char *nm = show(s->name, sn);
+    if (!s->name[0])
+        return valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: empty tensor name", path);
+    if (!cJSON_IsObject(e))
+        return valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: tensor '%s': entry is not an object",
+                          path, nm);
+    const cJSON *f[3];
+    int err;
+    if ((err = entry_keys(e, f, path, nm, msg, msglen)) ||
+        (err = entry_dtype(f[0], path, nm, msg, msglen)) ||
+        (err = entry_shape(f[1], s, path, nm, msg, msglen)))
+        return err;
+    return entry_offsets(f[2], s, data_size, path, nm, msg, msglen);
 }
 
 /* Safetensors requires the data section to be covered exactly: tensors
@@ -666,89 +690,104 @@ static int parse_metadata(const cJSON *md, weights *w, const char *path, char *m
     return VALAR_OK;
 }
 
-/* Validate the header, then decode the tensors into w. */
-static int parse_root(const cJSON *root, const unsigned char *data, uint64_t data_size, weights *w,
-                      const char *path, char *msg, size_t msglen)
+/* The root's __metadata__ (NULL if none) and number of tensor entries. */
+static int find_metadata(const cJSON *root, const cJSON **md, int *n, const char *path, char *msg,
+                         size_t msglen)
+{
+    *md = NULL;
+    *n = 0;
+    for (const cJSON *c = root->child; c; c = c->next) {
+        if (strcmp(c->string, "__metadata__") != 0)
+            ++*n;
+        else if (*md)
+            return valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: __metadata__ appears twice",
+                              path);
+        else
+            *md = c;
+    }
+    return VALAR_OK;
+}
+
+/* Every tensor entry into sp[0..n), validated, unique and tiling the data;
+ * sorted by name. */
+static int parse_spans(const cJSON *root, const cJSON *md, span *sp, int n, uint64_t data_size,
+                       const char *path, char *msg, size_t msglen)
 {
     char sn[SHOW_LEN + 4];
-    const cJSON *md = NULL;
-    int n = 0;
-    for (const cJSON *c = root->child; c; c = c->next) {
-        if (strcmp(c->string, "__metadata__") == 0) {
-            if (md)
-                return valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: __metadata__ appears twice",
-                                  path);
-            md = c;
-        } else {
-            n++;
-        }
-    }
-    int err = md ? parse_metadata(md, w, path, msg, msglen) : 0;
-    if (err)
-        return err;
-
-    span *sp = calloc(n ? (size_t)n : 1, sizeof(span));
-    if (!sp)
-        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "%s: out of memory", path);
-    int k = 0;
+    int k = 0, err = 0;
     for (const cJSON *c = root->child; c && !err; c = c->next) {
         if (c == md)
             continue;
         sp[k].name = c->string;
-        err = parse_entry(c, &sp[k], data_size, path, msg, msglen);
-        k++;
+        err = parse_entry(c, &sp[k++], data_size, path, msg, msglen);
     }
-    if (!err) {
-        qsort(sp, (size_t)n, sizeof *sp, cmp_span_name);
-        for (int i = 1; i < n && !err; i++)
-            if (strcmp(sp[i - 1].name, sp[i].name) == 0)
-                err = valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: tensor '%s' appears twice",
-                                 path, show(sp[i].name, sn));
+    if (err)
+        return err;
+    qsort(sp, (size_t)n, sizeof *sp, cmp_span_name);
+    for (int i = 1; i < n; i++)
+        if (strcmp(sp[i - 1].name, sp[i].name) == 0)
+            return valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: tensor '%s' appears twice", path,
+                              show(sp[i].name, sn));
+    if ((err = check_coverage(sp, n, data_size, path, msg, msglen)))
+        return err;
+    qsort(sp, (size_t)n, sizeof *sp, cmp_span_name);
+    return VALAR_OK;
+}
+
+/* One tensor's values from the file, into t (added to w by the caller). */
+static int decode(tensor *t, const span *sp, const unsigned char *data, const char *path, char *msg,
+                  size_t msglen)
+{
+    char sn[SHOW_LEN + 4];
+    t->name = dupstr(sp->name);
+    t->data = malloc((sp->count ? sp->count : 1) * sizeof(float));
+    if (!t->name || !t->data)
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "%s: out of memory", path);
+    t->ndim = sp->ndim;
+    memcpy(t->shape, sp->shape, sizeof t->shape);
+    t->count = (size_t)sp->count;
+    const unsigned char *p = data + sp->begin;
+    for (size_t j = 0; j < t->count; j++) {
+        float v = get_lef32(p + 4 * j);
+        if (!isfinite(v))
+            return valar_fail(msg, msglen, VALAR_ERR_NONFINITE, "%s: tensor '%s': %s at index %zu",
+                              path, show(t->name, sn),
+                              isnan(v) ? "NaN"
+                              : v > 0  ? "+Inf"
+                                       : "-Inf",
+                              j);
+        t->data[j] = v;
     }
+    return VALAR_OK;
+}
+
+/* Validate the header, then decode the tensors into w. */
+static int parse_root(const cJSON *root, const unsigned char *data, uint64_t data_size, weights *w,
+                      const char *path, char *msg, size_t msglen)
+{
+    const cJSON *md;
+    int n, err = find_metadata(root, &md, &n, path, msg, msglen);
+    if (!err && md)
+        err = parse_metadata(md, w, path, msg, msglen);
+    if (err)
+        return err;
+    span *sp = calloc(n ? (size_t)n : 1, sizeof(span));
+    if (!sp)
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "%s: out of memory", path);
+    err = parse_spans(root, md, sp, n, data_size, path, msg, msglen);
+    if (!err && !(w->t = calloc(n ? (size_t)n : 1, sizeof(tensor))))
+        err = valar_fail(msg, msglen, VALAR_ERR_NOMEM, "%s: out of memory", path);
     if (!err)
-        err = check_coverage(sp, n, data_size, path, msg, msglen);
-    if (!err) {
-        qsort(sp, (size_t)n, sizeof *sp, cmp_span_name);
-        w->t = calloc(n ? (size_t)n : 1, sizeof(tensor));
-        if (!w->t)
-            err = valar_fail(msg, msglen, VALAR_ERR_NOMEM, "%s: out of memory", path);
-        else
-            w->capt = n ? n : 1;
-    }
-    for (int i = 0; i < n && !err; i++) {
-        tensor *t = &w->t[i];
-        t->name = dupstr(sp[i].name);
-        t->data = malloc((sp[i].count ? sp[i].count : 1) * sizeof(float));
-        w->nt++;
-        if (!t->name || !t->data) {
-            err = valar_fail(msg, msglen, VALAR_ERR_NOMEM, "%s: out of memory", path);
-            break;
-        }
-        t->ndim = sp[i].ndim;
-        memcpy(t->shape, sp[i].shape, sizeof t->shape);
-        t->count = (size_t)sp[i].count;
-        const unsigned char *p = data + sp[i].begin;
-        for (size_t j = 0; j < t->count; j++) {
-            float v = get_lef32(p + 4 * j);
-            if (!isfinite(v)) {
-                err = valar_fail(msg, msglen, VALAR_ERR_NONFINITE,
-                                 "%s: tensor '%s': %s at index %zu", path, show(t->name, sn),
-                                 isnan(v) ? "NaN"
-                                 : v > 0  ? "+Inf"
-                                          : "-Inf",
-                                 j);
-                break;
-            }
-            t->data[j] = v;
-        }
-    }
+        w->capt = n ? n : 1;
+    for (int i = 0; i < n && !err; i++, w->nt++)
+        err = decode(&w->t[i], &sp[i], data, path, msg, msglen);
     free(sp);
     return err;
 }
 
-/* Parse a whole file image. */
-static int parse_file(const unsigned char *buf, uint64_t size, weights *w, const char *path,
-                      char *msg, size_t msglen)
+/* The header's length from the first 8 bytes, checked against the file. */
+static int header_length(const unsigned char *buf, uint64_t size, uint64_t *hlen, const char *path,
+                         char *msg, size_t msglen)
 {
     if (size == 0)
         return valar_fail(msg, msglen, VALAR_ERR_TRUNCATED, "%s: empty file", path);
@@ -756,58 +795,69 @@ static int parse_file(const unsigned char *buf, uint64_t size, weights *w, const
         return valar_fail(msg, msglen, VALAR_ERR_TRUNCATED,
                           "%s: file is %llu bytes, too short for the 8-byte header length", path,
                           (unsigned long long)size);
-    uint64_t hlen = get_le64(buf);
-    if (hlen > MAX_HEADER_LEN)
+    *hlen = get_le64(buf);
+    if (*hlen > MAX_HEADER_LEN)
         return valar_fail(
             msg, msglen, VALAR_ERR_HEADER,
             "%s: header length %llu is absurd (limit %llu bytes): not a safetensors file?", path,
-            (unsigned long long)hlen, (unsigned long long)MAX_HEADER_LEN);
-    if (hlen > size - 8)
+            (unsigned long long)*hlen, (unsigned long long)MAX_HEADER_LEN);
+    if (*hlen > size - 8)
         return valar_fail(msg, msglen, VALAR_ERR_TRUNCATED,
                           "%s: header length %llu exceeds the %llu bytes after the length field",
-                          path, (unsigned long long)hlen, (unsigned long long)(size - 8));
-    if (hlen < 2)
+                          path, (unsigned long long)*hlen, (unsigned long long)(size - 8));
+    if (*hlen < 2)
         return valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: header length %llu is too short",
-                          path, (unsigned long long)hlen);
-    const unsigned char *h = buf + 8;
-    size_t bad = utf8_invalid_at(h, (size_t)hlen);
-    if (bad < hlen)
+                          path, (unsigned long long)*hlen);
+    size_t bad = utf8_invalid_at(buf + 8, (size_t)*hlen);
+    if (bad < *hlen)
         return valar_fail(msg, msglen, VALAR_ERR_HEADER,
                           "%s: header is not valid UTF-8 (byte %zu of the header)", path, bad);
+    return VALAR_OK;
+}
 
+/* The header text (NUL-terminated, hlen bytes) as a JSON object in *root. */
+static int parse_json(const char *text, size_t hlen, cJSON **root, const char *path, char *msg,
+                      size_t msglen)
+{
+    const char *end = NULL;
+    *root = cJSON_ParseWithLengthOpts(text, hlen, &end, 0);
+    if (!*root) {
+        size_t at = (end && end >= text && end <= text + hlen) ? (size_t)(end - text) : 0;
+        return valar_fail(msg, msglen, VALAR_ERR_HEADER,
+                          "%s: header is not valid JSON (error near byte %zu of the header)", path,
+                          at);
+    }
+    /* The reference pads the header with spaces; anything else after the
+     * JSON value is garbage. */
+    for (const char *p = end; p < text + hlen; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+            return valar_fail(msg, msglen, VALAR_ERR_HEADER,
+                              "%s: header has data after the JSON object (byte %zu of the header)",
+                              path, (size_t)(p - text));
+    if (!cJSON_IsObject(*root))
+        return valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: header is not a JSON object", path);
+    return VALAR_OK;
+}
+
+/* Parse a whole file image. */
+static int parse_file(const unsigned char *buf, uint64_t size, weights *w, const char *path,
+                      char *msg, size_t msglen)
+{
+    uint64_t hlen = 0;
+    int err = header_length(buf, size, &hlen, path, msg, msglen);
+    if (err)
+        return err;
     /* A NUL-terminated copy: cJSON is then safe even if it looks past the
      * length it was given. */
     char *text = malloc((size_t)hlen + 1);
     if (!text)
         return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "%s: out of memory", path);
-    memcpy(text, h, (size_t)hlen);
+    memcpy(text, buf + 8, (size_t)hlen);
     text[hlen] = '\0';
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, (size_t)hlen, &end, 0);
-    int err = 0;
-    if (!root) {
-        size_t at = (end && end >= text && end <= text + hlen) ? (size_t)(end - text) : 0;
-        err = valar_fail(msg, msglen, VALAR_ERR_HEADER,
-                         "%s: header is not valid JSON (error near byte %zu of the header)", path,
-                         at);
-    } else {
-        /* The reference pads the header with spaces; anything else after
-         * the JSON value is garbage. */
-        for (const char *p = end; p < text + hlen; p++) {
-            if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-                err =
-                    valar_fail(msg, msglen, VALAR_ERR_HEADER,
-                               "%s: header has data after the JSON object (byte %zu of the header)",
-                               path, (size_t)(p - text));
-                break;
-            }
-        }
-        if (!err && !cJSON_IsObject(root))
-            err =
-                valar_fail(msg, msglen, VALAR_ERR_HEADER, "%s: header is not a JSON object", path);
-        if (!err)
-            err = parse_root(root, h + hlen, size - 8 - hlen, w, path, msg, msglen);
-    }
+    cJSON *root = NULL;
+    err = parse_json(text, (size_t)hlen, &root, path, msg, msglen);
+    if (!err)
+        err = parse_root(root, buf + 8 + hlen, size - 8 - hlen, w, path, msg, msglen);
     cJSON_Delete(root);
     free(text);
     return err;
