@@ -3,8 +3,8 @@
  *
  * Analysis runs inside run(): the feature work is spread over the blocks
  * (resampling, one FFT per 20 ms hop) and the step once per 500 ms (one CRNN
- * step, 8-unit GRUs) measured 13-28 us, a few percent of even a 32-frame
- * block (README.md, section LV2 plugin; tests/plugin/bench_plugin.c); analyzer_push never
+ * step) costs a few percent of even a 32-frame block (the figures:
+ * bench_plugin_run's output, README.md, section Speed); analyzer_push never
  * allocates, locks or does I/O. Only model loading, which reads a file and
  * allocates, goes through the worker:
  *

@@ -30,9 +30,9 @@
 /* Zeros fed to a fresh resampler (at least this many seconds of input, and
  * at least WARM_MIN_CHUNKS calls), so that soxr has grown all its internal
  * buffers before the first melspec_feed: it allocates during its first few
- * hundred calls, and feed must not. Measured over 300 s streams at 38 rates
- * from 1 kHz to 1 MHz: 2 s left late growth at 384-768 kHz and a few
- * allocations at 1-1.5 kHz (too few calls); 4 s and 64 calls leave none. */
+ * hundred calls, and feed must not. melspec-alloc checks that it does not,
+ * from 1 kHz to 1 MHz; README.md (LV2 plugin, real-time behaviour) has what
+ * shorter warm-ups left. */
 #define WARM_SECONDS 4.0
 #define WARM_MIN_CHUNKS 64
 
