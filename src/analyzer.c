@@ -85,7 +85,8 @@ double analyzer_input_rate(const analyzer *a)
     return a->input_rate;
 }
 
-/* Run the network on the segment melspec just completed and report it. */
+/* The pushing thread: run the network on the segment melspec just
+ * completed and report it. */
 static int emit(analyzer *a, analyzer_cb cb, void *user)
 {
     float out[2];

@@ -37,7 +37,8 @@ struct batch {
     int ordered, running, halt, quit;
 };
 
-/* With b->mu held: a slot for the next file, or NULL if none may start. In
+/* Worker thread, b->mu held: a slot for the next file, or NULL if none may
+ * start. In
  * order, file i goes to slot i % window, free once file i - window is out. */
 static slot *claim(batch *b)
 {

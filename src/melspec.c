@@ -484,7 +484,9 @@ void melspec_reset(melspec *m)
         prime_resampler(m);
 }
 
-/* ---- streaming ---- */
+/* ---- streaming ----
+ * Everything from here on runs on the thread that feeds: an audio callback,
+ * an LV2 run() or a worker. It never allocates, locks or does I/O. */
 
 /* One STFT frame of hist into the segment's power sums. The filterbank is
  * linear, so it is applied once per segment to the summed power (25 times

@@ -247,6 +247,7 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, char *json, size_t l
     return ret;
 }
 
+/* GET /now, on the connection's MHD thread (as every handler below). */
 static enum MHD_Result get_now(httpview *h, struct MHD_Connection *c)
 {
     entry e = {0};
@@ -280,6 +281,7 @@ static uint64_t first_since(const httpview *h, double since)
     return first;
 }
 
+/* GET /history (a connection's MHD thread). */
 static enum MHD_Result get_history(httpview *h, struct MHD_Connection *c)
 {
     const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seconds");
@@ -387,6 +389,7 @@ static void sse_free(void *cls)
     free(v);
 }
 
+/* GET /events (a connection's MHD thread). */
 static enum MHD_Result get_events(httpview *h, struct MHD_Connection *c)
 {
     /* Resume after SEQ: Last-Event-ID (EventSource sends it when it
@@ -470,6 +473,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 /* --- life cycle ---------------------------------------------------------- */
 
+/* libmicrohttpd's messages (--verbose), from any of its threads. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     httpview *h = cls;

@@ -34,6 +34,7 @@ struct jackio {
 
 /* --- real-time thread ---------------------------------------------------- */
 
+/* JACK's process thread, once per period. */
 static int process(jack_nframes_t n, void *arg)
 {
     jackio *j = arg;
@@ -67,6 +68,8 @@ static int process(jack_nframes_t n, void *arg)
 
 /* --- notification thread: flags only (these run like signal handlers) ---- */
 
+/* JACK's notification thread, as the ones below: set flags that jackio_poll
+ * reads on the main thread. */
 static void on_shutdown(jack_status_t code, const char *reason, void *arg)
 {
     (void)code;
@@ -111,6 +114,7 @@ static void on_port(jack_port_id_t id, int registered, void *arg)
  * say what happened ourselves. --verbose shows them, except while probing. */
 static int jack_verbose;
 
+/* Whichever thread libjack reports from (the main thread, or its own). */
 static void jack_err(const char *m)
 {
     if (jack_verbose && atomic_load(&jack_msgs))

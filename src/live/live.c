@@ -89,7 +89,7 @@ static uint64_t ns_between(const struct timespec *a, const struct timespec *b)
     return (uint64_t)((b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec));
 }
 
-/* Worker side of a result: MIDI queue first (the callback picks it up on
+/* Worker thread, for each result: MIDI queue first (the callback picks it up on
  * its next cycle), then the caller's outputs. */
 static void on_result(void *user, const analyzer_result *r)
 {
@@ -109,6 +109,7 @@ static void on_result(void *user, const analyzer_result *r)
         L->cfg.result_cb(L->cfg.user, r);
 }
 
+/* Worker thread: n samples into the analyzer (results through on_result). */
 static void push(live *L, const float *x, size_t n)
 {
     if (!L->cfg.stats) {
@@ -127,6 +128,8 @@ static void push(live *L, const float *x, size_t n)
         L->push_max_ns = ns;
 }
 
+/* The worker thread: drains the ring buffer into the analyzer until
+ * live_stop. */
 static void *worker(void *arg)
 {
     live *L = arg;

@@ -32,6 +32,7 @@ struct output {
     char path_a[256], path_v[256], path_f[256];
 };
 
+/* Output thread: one result as three OSC messages. */
 static void send_osc(output *o, const analyzer_result *r)
 {
 #ifdef VALAR_HAVE_OSC
@@ -62,6 +63,7 @@ static void send_osc(output *o, const analyzer_result *r)
 #endif
 }
 
+/* Output thread: one line on stdout, flushed. */
 static void write_stdout(output *o, const analyzer_result *r)
 {
     int ok;
@@ -208,6 +210,7 @@ void output_destroy(output *o)
     free(o);
 }
 
+/* The live worker thread (result_cb): queue r for the output thread. */
 void output_push(void *user, const analyzer_result *r)
 {
     output *o = user;

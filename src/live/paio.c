@@ -31,6 +31,7 @@ struct paio {
     int running;
 };
 
+/* PortAudio's audio thread: the input into the live engine, nothing else. */
 static int callback(const void *input, void *output, unsigned long frames,
                     const PaStreamCallbackTimeInfo *time, PaStreamCallbackFlags flags, void *arg)
 {

@@ -451,9 +451,9 @@ static void progress_bar(int done, int n)
     fflush(stderr);
 }
 
-/* All complete segments of a song's file with the library's
- * offline_features, so training sees exactly the frames valar analyze
- * computes. */
+/* A pool thread (tpool.h): all complete segments of job j's song with the
+ * library's offline_features, so training sees exactly the frames valar
+ * analyze computes. */
 static void job_extract(void *ctx, int j)
 {
     xctx *x = ctx;

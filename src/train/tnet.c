@@ -828,6 +828,7 @@ typedef struct {
     double nv, dscale, nact;
 } batch_ctx;
 
+/* Pool threads (tpool.h), as the jobs below: one sequence each. */
 static void job_conv(void *ctx, int i)
 {
     batch_ctx *b = ctx;
