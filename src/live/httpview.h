@@ -52,7 +52,10 @@ typedef struct httpview httpview;
 int httpview_check_listen(const char *spec, char *msg, size_t msglen);
 
 /* Binds and starts serving. Create it after blocking signals: its threads
- * inherit the mask. */
+ * inherit the mask. 0, or VALAR_ERR_ADDR (c->listen is not [ADDR:]PORT),
+ * VALAR_ERR_BIND (cannot listen there), VALAR_ERR_HTTP (libmicrohttpd would
+ * not start), VALAR_ERR_NOMEM; msg says which, *out is NULL and nothing
+ * listens on failure. Main thread. */
 int httpview_create(const httpview_config *c, httpview **out, char *msg, size_t msglen);
 /* Stops serving (open event streams end) and frees everything. */
 void httpview_destroy(httpview *h);

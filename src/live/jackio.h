@@ -38,15 +38,18 @@ typedef struct jackio jackio;
  * with verbose >= 1 and info with verbose >= 2. */
 void jackio_init(int verbose);
 
-/* Open the client (never starts a server). VALAR_ERR_SERVER when no server
- * runs, VALAR_ERR_CLIENT for other failures; msg says which. */
+/* Open the client (never starts a server). 0, or VALAR_ERR_SERVER (no
+ * server runs), VALAR_ERR_CLIENT (the server refused the client, its name or
+ * a port), VALAR_ERR_NOMEM; msg says which, *out is NULL on failure. Main
+ * thread. */
 int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen);
 void jackio_close(jackio *j);
 double jackio_rate(jackio *j);
 uint32_t jackio_buffer_size(jackio *j);
 const char *jackio_client_name(jackio *j);
 
-/* Activate with this engine and make the --connect connections. */
+/* Activate with this engine and make the --connect connections. 0, or
+ * VALAR_ERR_CLIENT (msg; still inactive). Main thread. */
 int jackio_start(jackio *j, live *L, char *msg, size_t msglen);
 /* Deactivate: the callback no longer runs afterwards. */
 void jackio_stop(jackio *j);

@@ -34,6 +34,10 @@ typedef struct {
 
 typedef struct output output;
 
+/* Starts the output thread (and writes the CSV header with OUTPUT_CSV). 0,
+ * or VALAR_ERR_OSC (bad URL or prefix, or no liblo), VALAR_ERR_THREAD,
+ * VALAR_ERR_NOMEM; msg says which, *out is NULL and nothing is written on
+ * failure. Main thread. */
 int output_create(const output_config *c, output **out, char *msg, size_t msglen);
 /* Send what is queued, then end the thread (output_destroy does this too). */
 void output_stop(output *o);

@@ -143,8 +143,7 @@ int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen)
     paio *p = calloc(1, sizeof *p);
     if (!p) {
         Pa_Terminate();
-        snprintf(msg, msglen, "out of memory");
-        return VALAR_ERR_PORTAUDIO;
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     }
     PaDeviceIndex dev = find_device(c->device, msg, msglen);
     if (dev == paNoDevice) {

@@ -22,15 +22,20 @@ typedef struct paio paio;
 /* verbose: let ALSA print its device-probing messages. */
 void paio_init(int verbose);
 
-/* Print the input devices (index, name, host API, channels, default rate). */
+/* Print the input devices (index, name, host API, channels, default rate).
+ * 0, or VALAR_ERR_PORTAUDIO with msg. */
 int paio_list_devices(FILE *f, char *msg, size_t msglen);
 
+/* 0, or VALAR_ERR_PORTAUDIO (it could not start), VALAR_ERR_DEVICE (no
+ * input device matches), VALAR_ERR_STREAM (the device refused the rate or
+ * channels), VALAR_ERR_NOMEM; msg says which, *out is NULL on failure. */
 int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen);
 void paio_close(paio *p);
 double paio_rate(const paio *p);
 const char *paio_device_name(const paio *p);
 int paio_channels(const paio *p);
 
+/* Start the stream into L. 0, or VALAR_ERR_STREAM (msg; not running). */
 int paio_start(paio *p, live *L, char *msg, size_t msglen);
 void paio_stop(paio *p);
 /* 0 while the stream runs, VALAR_ERR_GONE (msg says why) when it has stopped. */
