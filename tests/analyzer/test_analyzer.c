@@ -13,6 +13,7 @@
 #include "analyzer_common.h"
 
 #include "check.h"
+#include "testrng.h"
 
 static weights *streaming;
 static double segment_s; /* segment length from the model's metadata */
@@ -33,10 +34,7 @@ static uint32_t rng = 0x2545f491u;
 
 static size_t random_block(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return 1 + rng % 5000;
+    return 1 + test_rand(&rng) % 5000;
 }
 
 /* Push n frames of `channels` interleaved channels in blocks of `block`
