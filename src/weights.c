@@ -386,8 +386,10 @@ static int bad_value(const char *key, const char *v, const char *want, char *msg
                       show(v, sv), want);
 }
 
-int weights_meta_int(const weights *w, const char *key, long lo, long hi, int *out, char *msg,
-                     size_t msglen)
+/* key's value, the whole of it, as a decimal integer (strtol) or a finite
+ * number (strtod) in lo..hi. */
+static int meta_number(const weights *w, const char *key, int integer, double lo, double hi,
+                       double *out, char *msg, size_t msglen)
 {
     const char *v;
     int err = meta_value(w, key, &v, msg, msglen);
@@ -395,31 +397,31 @@ int weights_meta_int(const weights *w, const char *key, long lo, long hi, int *o
         return err;
     char *end, want[80];
     errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi || x < INT_MIN || x > INT_MAX) {
-        snprintf(want, sizeof want, "an integer in %ld..%ld", lo, hi);
+    double x = integer ? (double)strtol(v, &end, 10) : strtod(v, &end);
+    if (end == v || *end || errno || !isfinite(x) || !(x >= lo && x <= hi)) {
+        snprintf(want, sizeof want,
+                 integer ? "an integer in %.0f..%.0f" : "a finite number in %g..%g", lo, hi);
         return bad_value(key, v, want, msg, msglen);
     }
-    *out = (int)x;
+    *out = x;
     return 0;
+}
+
+int weights_meta_int(const weights *w, const char *key, long lo, long hi, int *out, char *msg,
+                     size_t msglen)
+{
+    double x;
+    int err = meta_number(w, key, 1, lo > INT_MIN ? (double)lo : INT_MIN,
+                          hi < INT_MAX ? (double)hi : INT_MAX, &x, msg, msglen);
+    if (!err)
+        *out = (int)x;
+    return err;
 }
 
 int weights_meta_double(const weights *w, const char *key, double lo, double hi, double *out,
                         char *msg, size_t msglen)
 {
-    const char *v;
-    int err = meta_value(w, key, &v, msg, msglen);
-    if (err)
-        return err;
-    char *end, want[80];
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(x) || !(x >= lo && x <= hi)) {
-        snprintf(want, sizeof want, "a finite number in %g..%g", lo, hi);
-        return bad_value(key, v, want, msg, msglen);
-    }
-    *out = x;
-    return 0;
+    return meta_number(w, key, 0, lo, hi, out, msg, msglen);
 }
 
 int weights_meta_choice(const weights *w, const char *key, const char *const *names, int n,

@@ -29,17 +29,8 @@ import sys
 import wave
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def write_wav(path, frames, rate):
-    import numpy as np
-    x = np.atleast_2d(frames.T).T
-    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
-    with wave.open(path, "wb") as w:
-        w.setnchannels(x.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
+sys.path.insert(0, os.path.join(REPO, "tests", "common"))
+sys.path.insert(0, os.path.join(REPO, "tests", "train"))
 
 
 def music(rng, rate, seconds, channels):
@@ -59,8 +50,8 @@ def music(rng, rate, seconds, channels):
 
 def make_inputs(d, q4):
     import numpy as np
-    sys.path.insert(0, os.path.join(REPO, "tests", "train"))
     import test_deam
+    from testutil import write_wav
     os.makedirs(os.path.join(d, "audio"), exist_ok=True)
     a = os.path.join(d, "audio")
     shutil.copy(os.path.join(REPO, "examples", "demo.ogg"), a)

@@ -534,10 +534,8 @@ int httpview_create(const httpview_config *c, httpview **out, char *msg, size_t 
 {
     *out = NULL;
     httpview *h = calloc(1, sizeof *h);
-    if (!h) {
-        snprintf(msg, msglen, "out of memory");
-        return VALAR_ERR_NOMEM;
-    }
+    if (!h)
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     h->cfg = *c;
     if (h->cfg.max_viewers <= 0)
         h->cfg.max_viewers = DEF_VIEWERS;

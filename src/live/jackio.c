@@ -16,6 +16,7 @@
 static atomic_int jack_msgs; /* see jack_err */
 
 struct jackio {
+    live_io io; /* first: the session's view (jackio_io) */
     jackio_config cfg;
     jack_client_t *client;
     jack_port_t *in[N_IN];
@@ -134,12 +135,19 @@ void jackio_init(int verbose)
     jack_set_info_function(jack_info);
 }
 
+/* The session's view (live.h), defined below. */
+static int io_start(live_io *io, live *L, char *msg, size_t msglen);
+static void io_stop(live_io *io);
+static int io_poll(live_io *io, char *msg, size_t msglen);
+static double io_rate(live_io *io);
+
 int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen)
 {
     *out = NULL;
     jackio *j = calloc(1, sizeof *j);
     if (!j)
         return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
+    j->io = (live_io){io_start, io_stop, io_poll, io_rate};
     j->cfg = *c;
     jack_status_t st = 0;
     jack_options_t opt = JackNoStartServer | (c->server ? JackServerName : 0);
@@ -193,7 +201,7 @@ void jackio_close(jackio *j)
 {
     if (!j)
         return;
-    jackio_stop(j);
+    io_stop(&j->io);
     if (j->client)
         jack_client_close(j->client);
     free(j);
@@ -304,8 +312,9 @@ static void autoconnect(jackio *j, int say_missing)
     }
 }
 
-int jackio_start(jackio *j, live *L, char *msg, size_t msglen)
+static int io_start(live_io *io, live *L, char *msg, size_t msglen)
 {
+    jackio *j = (jackio *)io;
     if (j->active)
         return 0;
     j->L = L;
@@ -319,8 +328,9 @@ int jackio_start(jackio *j, live *L, char *msg, size_t msglen)
     return 0;
 }
 
-void jackio_stop(jackio *j)
+static void io_stop(live_io *io)
 {
+    jackio *j = (jackio *)io;
     if (!j->active)
         return;
     /* After a shutdown the server is gone; deactivating would only fail. */
@@ -330,8 +340,9 @@ void jackio_stop(jackio *j)
     j->L = NULL;
 }
 
-int jackio_poll(jackio *j, char *msg, size_t msglen)
+static int io_poll(live_io *io, char *msg, size_t msglen)
 {
+    jackio *j = (jackio *)io;
     if (atomic_load(&j->gone))
         return valar_fail(msg, msglen, VALAR_ERR_GONE, "the JACK server shut down (%s)",
                           j->reason[0] ? j->reason : "no reason given");
@@ -348,26 +359,12 @@ int jackio_poll(jackio *j, char *msg, size_t msglen)
     return 0;
 }
 
-/* --- the session's view (live.h), main thread ---------------------------- */
-
-static int op_start(void *io, live *L, char *msg, size_t msglen)
+static double io_rate(live_io *io)
 {
-    return jackio_start(io, L, msg, msglen);
+    return jackio_rate((jackio *)io);
 }
 
-static void op_stop(void *io)
+live_io *jackio_io(jackio *j)
 {
-    jackio_stop(io);
+    return &j->io;
 }
-
-static int op_poll(void *io, char *msg, size_t msglen)
-{
-    return jackio_poll(io, msg, msglen);
-}
-
-static double op_rate(void *io)
-{
-    return jackio_rate(io);
-}
-
-const live_backend jackio_backend = {op_start, op_stop, op_poll, op_rate};

@@ -14,7 +14,6 @@
 #include "live.h"
 #include "midicc.h"
 
-
 typedef struct {
     const char *name;   /* client name */
     const char *server; /* NULL: $JACK_DEFAULT_SERVER or "default" */
@@ -48,19 +47,15 @@ double jackio_rate(jackio *j);
 uint32_t jackio_buffer_size(jackio *j);
 const char *jackio_client_name(jackio *j);
 
-/* Activate with this engine and make the --connect connections. 0, or
- * VALAR_ERR_CLIENT (msg; still inactive). Main thread. */
-int jackio_start(jackio *j, live *L, char *msg, size_t msglen);
-/* Deactivate: the callback no longer runs afterwards. */
-void jackio_stop(jackio *j);
-
-/* Housekeeping, every few tens of ms on the main thread. Returns 0,
- * VALAR_ERR_GONE (msg: the server shut down, and its reason) or
- * LIVE_RATE_CHANGED (the engine must be rebuilt at jackio_rate). */
-int jackio_poll(jackio *j, char *msg, size_t msglen);
-
-/* jackio_start, _stop, _poll and _rate for the session (live.h). */
-extern const live_backend jackio_backend;
+/* The client as the session drives it (live.h), from the main thread:
+ *   start  activate with this engine and make the --connect connections
+ *          (VALAR_ERR_CLIENT: still inactive);
+ *   stop   deactivate: the callback no longer runs afterwards;
+ *   poll   housekeeping: autoconnect ports that appeared, note buffer size
+ *          changes; VALAR_ERR_GONE (the server shut down, and its reason)
+ *          or LIVE_RATE_CHANGED;
+ *   rate   jackio_rate. */
+live_io *jackio_io(jackio *j);
 
 /* MIDI events the port buffer had no room for, and xruns reported. */
 uint64_t jackio_midi_lost(jackio *j);

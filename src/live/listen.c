@@ -80,10 +80,9 @@ typedef struct {
     time_t drops_said_at;
 } app;
 
-/* One opened backend: its operations, its handle, whether it sends MIDI. */
+/* One opened backend: how the session drives it, whether it sends MIDI. */
 typedef struct {
-    const live_backend *ops;
-    void *io;
+    live_io *io;
     int midi;
 } backend;
 
@@ -104,7 +103,7 @@ static int wait_signal(app *a, int ms)
  * changes. */
 static void stop_engine(app *a, const backend *b)
 {
-    b->ops->stop(b->io);
+    b->io->stop(b->io);
     if (!a->L)
         return;
     live_stop(a->L);
@@ -122,7 +121,7 @@ static void stop_engine(app *a, const backend *b)
  * said why. */
 static int start_engine(app *a, const backend *b)
 {
-    const double rate = b->ops->rate(b->io);
+    const double rate = b->io->rate(b->io);
     live_config lc = {0};
     lc.midi = b->midi;
     lc.wait_signal = a->o->wait_signal;
@@ -143,7 +142,7 @@ static int start_engine(app *a, const backend *b)
         a->L = NULL;
         return -1;
     }
-    if (b->ops->start(b->io, a->L, msg, sizeof msg)) {
+    if (b->io->start(b->io, a->L, msg, sizeof msg)) {
         fprintf(stderr, "valar listen: %s\n", msg);
         stop_engine(a, b);
         return -1;
@@ -171,7 +170,7 @@ static void warn_drops(app *a)
 static int poll_backend(app *a, const backend *b)
 {
     char msg[512];
-    int r = b->ops->poll(b->io, msg, sizeof msg);
+    int r = b->io->poll(b->io, msg, sizeof msg);
     if (r == VALAR_ERR_GONE) {
         fprintf(stderr, "valar listen: %s%s\n", msg,
                 a->o->reconnect ? "; waiting for it to come back" : "");
@@ -182,7 +181,7 @@ static int poll_backend(app *a, const backend *b)
         stop_engine(a, b);
         if (!a->o->quiet)
             fprintf(stderr, "valar listen: sample rate now %.0f Hz; restarting the stream\n",
-                    b->ops->rate(b->io));
+                    b->io->rate(b->io));
         if (start_engine(a, b))
             return END_ERROR;
     }
@@ -229,7 +228,7 @@ static void say_jack_session(const listen_options *o, jackio *j, int sessions)
 /* One JACK session on an open client: END_*. */
 static int jack_session(app *a, jackio *j, int sessions)
 {
-    const backend b = {&jackio_backend, j, a->o->midi};
+    const backend b = {jackio_io(j), a->o->midi};
     if (start_engine(a, &b))
         return END_ERROR;
     say_jack_session(a->o, j, sessions);
@@ -298,7 +297,7 @@ static int run_portaudio(app *a)
         fprintf(stderr, "valar listen: %s\n", msg);
         return END_ERROR;
     }
-    const backend b = {&paio_backend, p, 0};
+    const backend b = {paio_io(p), 0};
     if (start_engine(a, &b)) {
         paio_close(p);
         return END_ERROR;

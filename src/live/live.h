@@ -77,21 +77,22 @@ uint64_t live_dropped(live *L);
 /* All figures; call after live_stop (the worker's own counters are plain). */
 void live_get_stats(live *L, live_stats *s);
 
-/* An audio backend as valar listen's session drives it, from the main
- * thread (jackio_backend, paio_backend). */
+/* An audio input as valar listen's session drives it, from the main
+ * thread: the first member of a backend's state (jackio_io, paio_io). */
 enum { LIVE_RATE_CHANGED = 1 }; /* poll: rebuild the engine at rate() */
-typedef struct {
+typedef struct live_io live_io;
+struct live_io {
     /* Feed L from the audio callback from now on. 0, or a VALAR_ERR_* code
-     * with msg saying why. */
-    int (*start)(void *io, live *L, char *msg, size_t msglen);
+     * with msg saying why (then not running). */
+    int (*start)(live_io *io, live *L, char *msg, size_t msglen);
     /* Afterwards the callback no longer runs. */
-    void (*stop)(void *io);
+    void (*stop)(live_io *io);
     /* Every few tens of ms: 0; LIVE_RATE_CHANGED; or VALAR_ERR_GONE when the
      * server or device went away, msg saying so ("the JACK server shut down
      * (reason)"). May print notes (buffer size changes, connections). */
-    int (*poll)(void *io, char *msg, size_t msglen);
+    int (*poll)(live_io *io, char *msg, size_t msglen);
     /* The sample rate the callback runs at. */
-    double (*rate)(void *io);
-} live_backend;
+    double (*rate)(live_io *io);
+};
 
 #endif

@@ -134,10 +134,8 @@ int output_create(const output_config *c, output **out, char *msg, size_t msglen
 {
     *out = NULL;
     output *o = calloc(1, sizeof *o);
-    if (!o) {
-        snprintf(msg, msglen, "out of memory");
-        return VALAR_ERR_NOMEM;
-    }
+    if (!o)
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     o->cfg = *c;
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->wake, NULL);

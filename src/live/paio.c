@@ -23,6 +23,7 @@ static void alsa_quiet(const char *file, int line, const char *fn, int err, cons
 #include "rtcheck.h"
 
 struct paio {
+    live_io io; /* first: the session's view (paio_io) */
     PaStream *stream;
     int channels;
     double rate;
@@ -134,6 +135,12 @@ static PaDeviceIndex find_device(const char *spec, char *msg, size_t msglen)
     return paNoDevice;
 }
 
+/* The session's view (live.h), defined below. */
+static int io_start(live_io *io, live *L, char *msg, size_t msglen);
+static void io_stop(live_io *io);
+static int io_poll(live_io *io, char *msg, size_t msglen);
+static double io_rate(live_io *io);
+
 int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen)
 {
     *out = NULL;
@@ -145,6 +152,7 @@ int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen)
         Pa_Terminate();
         return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     }
+    p->io = (live_io){io_start, io_stop, io_poll, io_rate};
     PaDeviceIndex dev = find_device(c->device, msg, msglen);
     if (dev == paNoDevice) {
         free(p);
@@ -181,7 +189,7 @@ void paio_close(paio *p)
 {
     if (!p)
         return;
-    paio_stop(p);
+    io_stop(&p->io);
     Pa_CloseStream(p->stream);
     free(p);
     Pa_Terminate();
@@ -202,8 +210,9 @@ int paio_channels(const paio *p)
     return p->channels;
 }
 
-int paio_start(paio *p, live *L, char *msg, size_t msglen)
+static int io_start(live_io *io, live *L, char *msg, size_t msglen)
 {
+    paio *p = (paio *)io;
     p->L = L;
     PaError e = Pa_StartStream(p->stream);
     if (e != paNoError) {
@@ -214,16 +223,18 @@ int paio_start(paio *p, live *L, char *msg, size_t msglen)
     return 0;
 }
 
-void paio_stop(paio *p)
+static void io_stop(live_io *io)
 {
+    paio *p = (paio *)io;
     if (!p->running)
         return;
     Pa_StopStream(p->stream);
     p->running = 0;
 }
 
-int paio_poll(paio *p, char *msg, size_t msglen)
+static int io_poll(live_io *io, char *msg, size_t msglen)
 {
+    paio *p = (paio *)io;
     if (p->running && Pa_IsStreamActive(p->stream) != 1) {
         snprintf(msg, msglen, "PortAudio stream from '%s' stopped", p->name);
         return VALAR_ERR_GONE;
@@ -231,26 +242,12 @@ int paio_poll(paio *p, char *msg, size_t msglen)
     return 0;
 }
 
-/* --- the session's view (live.h), main thread ---------------------------- */
-
-static int op_start(void *io, live *L, char *msg, size_t msglen)
+static double io_rate(live_io *io)
 {
-    return paio_start(io, L, msg, msglen);
+    return paio_rate((paio *)io);
 }
 
-static void op_stop(void *io)
+live_io *paio_io(paio *p)
 {
-    paio_stop(io);
+    return &p->io;
 }
-
-static int op_poll(void *io, char *msg, size_t msglen)
-{
-    return paio_poll(io, msg, msglen);
-}
-
-static double op_rate(void *io)
-{
-    return paio_rate(io);
-}
-
-const live_backend paio_backend = {op_start, op_stop, op_poll, op_rate};

@@ -35,13 +35,12 @@ double paio_rate(const paio *p);
 const char *paio_device_name(const paio *p);
 int paio_channels(const paio *p);
 
-/* Start the stream into L. 0, or VALAR_ERR_STREAM (msg; not running). */
-int paio_start(paio *p, live *L, char *msg, size_t msglen);
-void paio_stop(paio *p);
-/* 0 while the stream runs, VALAR_ERR_GONE (msg says why) when it has stopped. */
-int paio_poll(paio *p, char *msg, size_t msglen);
-
-/* paio_start, _stop, _poll and _rate for the session (live.h). */
-extern const live_backend paio_backend;
+/* The stream as the session drives it (live.h), from the main thread:
+ *   start  start the stream into L (VALAR_ERR_STREAM: not running);
+ *   stop   stop it: the callback no longer runs afterwards;
+ *   poll   0 while the stream runs, VALAR_ERR_GONE (msg says why) when it
+ *          has stopped by itself (a device unplugged);
+ *   rate   paio_rate. */
+live_io *paio_io(paio *p);
 
 #endif
