@@ -672,14 +672,12 @@ void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const doubl
         dst[m] = x ? ((double)x[m] + (shift ? shift[m] : 0) - n->in_mean[m]) / n->in_std[m] : 0.0;
 }
 
-/* Everything after batch norm for one sequence: ReLU, dropout, branches,
- * outputs. bn_out is in s->a on entry. train: draw dropout masks. */
-static void fwd_top(const tnet *n, tseq *s, const tnet_reg *reg, uint64_t rng, int train)
+/* The conv block's output a through ReLU (zero at invalid frames) and
+ * dropout (rate pc, masks from *rng) into am, with its activity sums and
+ * the nonzero indices per frame. */
+static void relu_dropout(const tnet *n, tseq *s, double pc, uint64_t *rng)
 {
-    const tnet_dims *d = &n->d;
-    const double *th = n->theta;
-    int L = s->L, CM = d->C * d->M;
-    double pc = train && reg ? reg->drop_conv : 0, pg = train && reg ? reg->drop_gru : 0;
+    const int L = s->L, CM = n->d.C * n->d.M;
     s->act_abs = s->act_sq = 0;
     for (int t = 0; t < L; t++) {
         int *ix = s->nz + (size_t)t * CM, cnt = 0;
@@ -691,7 +689,7 @@ static void fwd_top(const tnet *n, tseq *s, const tnet_reg *reg, uint64_t rng, i
             s->act_sq += v * v;
             double k = 1.0;
             if (pc > 0)
-                k = trng_uniform(&rng) < pc ? 0.0 : 1.0 / (1.0 - pc);
+                k = trng_uniform(rng) < pc ? 0.0 : 1.0 / (1.0 - pc);
             s->dmc[o] = k;
             s->am[o] = v * k;
             if (s->am[o] != 0.0)
@@ -699,42 +697,59 @@ static void fwd_top(const tnet *n, tseq *s, const tnet_reg *reg, uint64_t rng, i
         }
         s->nnz[t] = cnt;
     }
-    for (int b = 0; b < n->nbr; b++) {
-        const tnet_branch *br = &n->br[b];
-        size_t ob = (size_t)b * s->cap;
-        double *dn = s->dn + ob * d->D, *gin = s->gin + ob * d->D, *dmg = s->dmg + ob * d->D;
-        tl_dense_fwd(s->am, s->nz, s->nnz, L, CM, d->D, th + br->dense_w, th + br->dense_b, dn);
-        for (int i = 0; i < L * d->D; i++) {
-            double k = 1.0;
-            if (pg > 0)
-                k = trng_uniform(&rng) < pg ? 0.0 : 1.0 / (1.0 - pg);
-            dmg[i] = k;
-            gin[i] = dn[i] * k;
-        }
-        double zero[64] = {0};
-        double *g = s->g + ob * n->G;
-        for (int k = 0; k < n->ndir; k++) {
-            tl_gru_fwd(gin, L, d->D, d->H, th + br->wih[k], th + br->whh[k], th + br->gb[k],
-                       k == 0 ? s->h0 + (size_t)b * d->H : zero, k, s->hs[b][k], s->z[b][k],
-                       s->r[b][k], s->nn[b][k]);
-            for (int t = 0; t < L; t++) {
-                int st = k ? L - 1 - t : t;
-                memcpy(g + (size_t)t * n->G + k * d->H, s->hs[b][k] + (size_t)(st + 1) * d->H,
-                       sizeof(double) * (size_t)d->H);
-            }
-        }
-        double ob2[2];
+}
+
+/* Branch b: dense, dropout on the GRU input (rate pg), GRU(s), maxout into
+ * s->out. */
+static void fwd_branch(const tnet *n, tseq *s, int b, double pg, uint64_t *rng)
+{
+    const tnet_dims *d = &n->d;
+    const double *th = n->theta;
+    const tnet_branch *br = &n->br[b];
+    const int L = s->L, CM = d->C * d->M;
+    size_t ob = (size_t)b * s->cap;
+    double *dn = s->dn + ob * d->D, *gin = s->gin + ob * d->D, *dmg = s->dmg + ob * d->D;
+    tl_dense_fwd(s->am, s->nz, s->nnz, L, CM, d->D, th + br->dense_w, th + br->dense_b, dn);
+    for (int i = 0; i < L * d->D; i++) {
+        double k = 1.0;
+        if (pg > 0)
+            k = trng_uniform(rng) < pg ? 0.0 : 1.0 / (1.0 - pg);
+        dmg[i] = k;
+        gin[i] = dn[i] * k;
+    }
+    double zero[64] = {0};
+    double *g = s->g + ob * n->G;
+    for (int k = 0; k < n->ndir; k++) {
+        tl_gru_fwd(gin, L, d->D, d->H, th + br->wih[k], th + br->whh[k], th + br->gb[k],
+                   k == 0 ? s->h0 + (size_t)b * d->H : zero, k, s->hs[b][k], s->z[b][k], s->r[b][k],
+                   s->nn[b][k]);
         for (int t = 0; t < L; t++) {
-            tl_maxout_fwd(g + (size_t)t * n->G, 1, n->G, n->P, d->K, th + br->mo_w, th + br->mo_b,
-                          s->pre + (ob * n->P + (size_t)t * n->P) * d->K,
-                          s->arg + ob * n->P + (size_t)t * n->P, ob2);
-            for (int p = 0; p < n->P; p++)
-                s->out[t * 2 + (n->d.joint ? p : b)] = ob2[p];
+            int st = k ? L - 1 - t : t;
+            memcpy(g + (size_t)t * n->G + k * d->H, s->hs[b][k] + (size_t)(st + 1) * d->H,
+                   sizeof(double) * (size_t)d->H);
         }
     }
+    double ob2[2];
+    for (int t = 0; t < L; t++) {
+        tl_maxout_fwd(g + (size_t)t * n->G, 1, n->G, n->P, d->K, th + br->mo_w, th + br->mo_b,
+                      s->pre + (ob * n->P + (size_t)t * n->P) * d->K,
+                      s->arg + ob * n->P + (size_t)t * n->P, ob2);
+        for (int p = 0; p < n->P; p++)
+            s->out[t * 2 + (n->d.joint ? p : b)] = ob2[p];
+    }
+}
+
+/* Everything after batch norm for one sequence: ReLU, dropout, branches,
+ * outputs. bn_out is in s->a on entry. train: draw dropout masks. */
+static void fwd_top(const tnet *n, tseq *s, const tnet_reg *reg, uint64_t rng, int train)
+{
+    double pc = train && reg ? reg->drop_conv : 0, pg = train && reg ? reg->drop_gru : 0;
+    relu_dropout(n, s, pc, &rng);
+    for (int b = 0; b < n->nbr; b++)
+        fwd_branch(n, s, b, pg, &rng);
     s->sse = s->nlab = 0;
     s->nvalid = 0;
-    for (int t = 0; t < L; t++) {
+    for (int t = 0; t < s->L; t++) {
         s->nvalid += s->valid[t];
         if (!s->lab[t])
             continue;
@@ -874,43 +889,43 @@ static void job_bwd_conv(void *ctx, int i)
                 s->grad + n->conv_b);
 }
 
-double tnet_batch(tnet *n, tseq **seqs, int N, const tnet_reg *reg, uint64_t seed, tpool *pool,
-                  int update_stats, double *grad, double *rmse)
+/* The batch's batch-norm statistics from the sequences' sums (into b), and
+ * with update_stats the running ones. */
+static void batch_norm_stats(tnet *n, tseq **seqs, int N, int update_stats, batch_ctx *b)
 {
-    const tnet_dims *d = &n->d;
-    int C = d->C;
-    batch_ctx b;
-    memset(&b, 0, sizeof b);
-    b.n = n;
-    b.seqs = seqs;
-    b.reg = reg;
-    b.seed = seed;
-    tpool_run(pool, N, job_conv, &b);
+    const int C = n->d.C;
     double s1[64] = {0}, s2[64] = {0};
-    b.nv = 0;
+    b->nv = 0;
     for (int i = 0; i < N; i++) {
         for (int c = 0; c < C; c++) {
             s1[c] += seqs[i]->s1[c];
             s2[c] += seqs[i]->s2[c];
         }
         for (int t = 0; t < seqs[i]->L; t++)
-            b.nv += seqs[i]->valid[t];
+            b->nv += seqs[i]->valid[t];
     }
-    b.nv *= d->M;
-    double nv = b.nv > 0 ? b.nv : 1;
+    b->nv *= n->d.M;
+    double nv = b->nv > 0 ? b->nv : 1;
     for (int c = 0; c < C; c++) {
         double mean = s1[c] / nv, var = s2[c] / nv - mean * mean;
         if (var < 0)
             var = 0;
-        b.mean[c] = mean;
-        b.istd[c] = 1.0 / sqrt(var + n->bn_eps);
-        if (update_stats && b.nv > 1) {
+        b->mean[c] = mean;
+        b->istd[c] = 1.0 / sqrt(var + n->bn_eps);
+        if (update_stats && b->nv > 1) {
             double m = n->bn_momentum;
             n->bn_mean[c] = m * n->bn_mean[c] + (1 - m) * mean;
-            n->bn_var[c] = m * n->bn_var[c] + (1 - m) * var * b.nv / (b.nv - 1);
+            n->bn_var[c] = m * n->bn_var[c] + (1 - m) * var * b->nv / (b->nv - 1);
         }
     }
-    tpool_run(pool, N, job_top, &b);
+}
+
+/* The loss from the sequences' sums; *rmse its RMSE part; b->nact and
+ * b->dscale for the backward pass. */
+static double batch_loss(const tnet *n, tseq **seqs, int N, const tnet_reg *reg, batch_ctx *b,
+                         double *rmse)
+{
+    const int C = n->d.C;
     double sse = 0, nlab = 0, aabs = 0, asq = 0;
     for (int i = 0; i < N; i++) {
         sse += seqs[i]->sse;
@@ -918,34 +933,60 @@ double tnet_batch(tnet *n, tseq **seqs, int N, const tnet_reg *reg, uint64_t see
         aabs += seqs[i]->act_abs;
         asq += seqs[i]->act_sq;
     }
-    b.nact = nv * C;
+    b->nact = (b->nv > 0 ? b->nv : 1) * C;
     double r = nlab > 0 ? sqrt(sse / (2.0 * nlab)) : 0.0;
-    b.dscale = r > 0 ? 1.0 / (2.0 * nlab * r) : 0.0;
-    double loss = r + reg->act_l1 * aabs / b.nact + reg->act_l2 * asq / b.nact;
+    b->dscale = r > 0 ? 1.0 / (2.0 * nlab * r) : 0.0;
+    double loss = r + reg->act_l1 * aabs / b->nact + reg->act_l2 * asq / b->nact;
     const double *cw = n->theta + n->conv_w;
     for (int i = 0; i < C * 9; i++)
         loss += reg->l1 * fabs(cw[i]) + reg->l2 * cw[i] * cw[i];
-    if (rmse)
-        *rmse = r;
-    if (!grad)
-        return loss;
-    tpool_run(pool, N, job_bwd_top, &b);
+    *rmse = r;
+    return loss;
+}
+
+/* The backward pass over the batch: the sum of the sequences' gradients and
+ * the ElasticNet's on conv.weight into grad. */
+static void batch_grad(const tnet *n, tseq **seqs, int N, const tnet_reg *reg, tpool *pool,
+                       batch_ctx *b, double *grad)
+{
+    const int C = n->d.C;
+    tpool_run(pool, N, job_bwd_top, b);
     for (int i = 0; i < N; i++)
         for (int c = 0; c < C; c++) {
-            b.sd[c] += seqs[i]->sd[c];
-            b.sdx[c] += seqs[i]->sdx[c];
+            b->sd[c] += seqs[i]->sd[c];
+            b->sdx[c] += seqs[i]->sdx[c];
         }
-    tpool_run(pool, N, job_bwd_conv, &b);
+    tpool_run(pool, N, job_bwd_conv, b);
     memset(grad, 0, sizeof(double) * n->n_params);
     for (int i = 0; i < N; i++) {
         const double *g = seqs[i]->grad;
         for (size_t k = 0; k < n->n_params; k++)
             grad[k] += g[k];
     }
+    const double *cw = n->theta + n->conv_w;
     for (int i = 0; i < C * 9; i++) {
         double w = cw[i];
         grad[n->conv_w + i] += reg->l1 * (w > 0 ? 1.0 : w < 0 ? -1.0 : 0.0) + 2.0 * reg->l2 * w;
     }
+}
+
+double tnet_batch(tnet *n, tseq **seqs, int N, const tnet_reg *reg, uint64_t seed, tpool *pool,
+                  int update_stats, double *grad, double *rmse)
+{
+    batch_ctx b;
+    memset(&b, 0, sizeof b);
+    b.n = n;
+    b.seqs = seqs;
+    b.reg = reg;
+    b.seed = seed;
+    tpool_run(pool, N, job_conv, &b);
+    batch_norm_stats(n, seqs, N, update_stats, &b);
+    tpool_run(pool, N, job_top, &b);
+    double r, loss = batch_loss(n, seqs, N, reg, &b, &r);
+    if (rmse)
+        *rmse = r;
+    if (grad)
+        batch_grad(n, seqs, N, reg, pool, &b, grad);
     return loss;
 }
 
