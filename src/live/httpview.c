@@ -115,8 +115,8 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     hints.ai_socktype = SOCK_STREAM;
     int e = getaddrinfo(host, NULL, &hints, &res);
     if (e) {
-        snprintf(msg, msglen, "--http %s: unknown address '%s' (%s)", spec, host, gai_strerror(e));
-        return VALAR_ERR_ADDR;
+        return valar_fail(msg, msglen, VALAR_ERR_ADDR, "--http %s: unknown address '%s' (%s)", spec,
+                          host, gai_strerror(e));
     }
     for (struct addrinfo *a = res; a; a = a->ai_next)
         if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
@@ -132,8 +132,8 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     }
     freeaddrinfo(res);
     if (!pick) {
-        snprintf(msg, msglen, "--http %s: '%s' has no IPv4 or IPv6 address", spec, host);
-        return VALAR_ERR_ADDR;
+        return valar_fail(msg, msglen, VALAR_ERR_ADDR,
+                          "--http %s: '%s' has no IPv4 or IPv6 address", spec, host);
     }
     return 0;
 bad:

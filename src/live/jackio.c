@@ -319,8 +319,7 @@ static int io_start(live_io *io, live *L, char *msg, size_t msglen)
         return 0;
     j->L = L;
     if (jack_activate(j->client)) {
-        snprintf(msg, msglen, "cannot activate the JACK client");
-        return VALAR_ERR_CLIENT;
+        return valar_fail(msg, msglen, VALAR_ERR_CLIENT, "cannot activate the JACK client");
     }
     j->active = 1;
     atomic_store(&j->ports_new, 0);

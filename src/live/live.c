@@ -44,8 +44,7 @@ int live_create(const weights *w, double rate, const live_config *c, live **out,
     *out = NULL;
     live *L = calloc(1, sizeof *L);
     if (!L) {
-        snprintf(msg, msglen, "out of memory");
-        return VALAR_ERR_NOMEM;
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     }
     L->rate = rate;
     L->cfg = *c;
@@ -60,8 +59,7 @@ int live_create(const weights *w, double rate, const live_config *c, live **out,
     L->buf = malloc(DRAIN * sizeof *L->buf);
     if (!L->ring || !L->midi || !L->buf) {
         live_destroy(L);
-        snprintf(msg, msglen, "out of memory");
-        return VALAR_ERR_NOMEM;
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     }
     *out = L;
     return 0;

@@ -166,8 +166,7 @@ int output_create(const output_config *c, output **out, char *msg, size_t msglen
 #endif
     }
     if (!err && pthread_create(&o->thread, NULL, run, o) != 0) {
-        snprintf(msg, msglen, "cannot start the output thread");
-        err = VALAR_ERR_THREAD;
+        err = valar_fail(msg, msglen, VALAR_ERR_THREAD, "cannot start the output thread");
     }
     if (err) {
         output_destroy(o);

@@ -64,8 +64,7 @@ static int init(char *msg, size_t msglen)
 #endif
     PaError e = Pa_Initialize();
     if (e != paNoError) {
-        snprintf(msg, msglen, "PortAudio: %s", Pa_GetErrorText(e));
-        return VALAR_ERR_PORTAUDIO;
+        return valar_fail(msg, msglen, VALAR_ERR_PORTAUDIO, "PortAudio: %s", Pa_GetErrorText(e));
     }
     return 0;
 }
@@ -216,8 +215,8 @@ static int io_start(live_io *io, live *L, char *msg, size_t msglen)
     p->L = L;
     PaError e = Pa_StartStream(p->stream);
     if (e != paNoError) {
-        snprintf(msg, msglen, "PortAudio: cannot start '%s': %s", p->name, Pa_GetErrorText(e));
-        return VALAR_ERR_STREAM;
+        return valar_fail(msg, msglen, VALAR_ERR_STREAM, "PortAudio: cannot start '%s': %s",
+                          p->name, Pa_GetErrorText(e));
     }
     p->running = 1;
     return 0;
@@ -236,8 +235,8 @@ static int io_poll(live_io *io, char *msg, size_t msglen)
 {
     paio *p = (paio *)io;
     if (p->running && Pa_IsStreamActive(p->stream) != 1) {
-        snprintf(msg, msglen, "PortAudio stream from '%s' stopped", p->name);
-        return VALAR_ERR_GONE;
+        return valar_fail(msg, msglen, VALAR_ERR_GONE, "PortAudio stream from '%s' stopped",
+                          p->name);
     }
     return 0;
 }
