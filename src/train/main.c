@@ -62,6 +62,7 @@ static void usage(FILE *f)
         "                      step, e.g. 0.99; default 0: the weights themselves)\n"
         "  --aug-gain DB       augmentation: random gain in +-DB per sequence (default 0)\n"
         "  --aug-tilt DB       augmentation: random spectral tilt, +-DB/2 at the band edges\n"
+        "  --aug-shift N       augmentation: frames moved by up to +-N mel bands (pitch)\n"
         "  --crop              augmentation: offline windows moved by up to +-seq-len/2\n"
         "  --dropout X         dropout on conv and GRU input (default 0.75)\n"
         "  --dropout-conv X, --dropout-gru X\n"
@@ -130,6 +131,7 @@ static int parse(int argc, char **argv, opts *o)
         {"ema", 0, OPT_DOUBLE, .dst = &t->ema, .lo = 0, .hi = 0.99999},
         {"aug-gain", 0, OPT_DOUBLE, .dst = &t->aug_gain_db, .lo = 0, .hi = 40},
         {"aug-tilt", 0, OPT_DOUBLE, .dst = &t->aug_tilt_db, .lo = 0, .hi = 40},
+        {"aug-shift", 0, OPT_INT, .dst = &t->aug_shift, .lo = 0, .hi = 64},
         {"crop", 0, OPT_FLAG, .dst = &t->crop},
         {"dropout", 0, OPT_DOUBLE, .dst = &t->reg.drop_conv, .dst2 = &t->reg.drop_gru, .lo = 0,
          .hi = 0.99},

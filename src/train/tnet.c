@@ -664,12 +664,15 @@ void tseq_destroy(tseq *s)
     free(s);
 }
 
-void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const double *shift)
+void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const taug *aug)
 {
-    int M = n->d.M;
+    int M = n->d.M, k = aug ? aug->bands : 0;
+    const double *add = aug ? aug->add : NULL;
     double *dst = s->xin + (size_t)row * M;
-    for (int m = 0; m < M; m++)
-        dst[m] = x ? ((double)x[m] + (shift ? shift[m] : 0) - n->in_mean[m]) / n->in_std[m] : 0.0;
+    for (int m = 0; m < M; m++) {
+        int src = m + k < 0 ? 0 : m + k >= M ? M - 1 : m + k;
+        dst[m] = x ? ((double)x[src] + (add ? add[m] : 0) - n->in_mean[m]) / n->in_std[m] : 0.0;
+    }
 }
 
 /* The conv block's output a through ReLU (zero at invalid frames) and

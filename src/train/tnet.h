@@ -97,11 +97,19 @@ typedef struct {
 
 tseq *tseq_create(const tnet *n, int cap);
 void tseq_destroy(tseq *s);
+/* Data augmentation of a sequence's input frames: each raw frame moved by
+ * `bands` mel bands (x'[m] = x[m + bands], the edge band repeated: a pitch
+ * shift where the mel scale is logarithmic, above 1 kHz), then add[m]
+ * added (a gain is the same value in every band; NULL: nothing). */
+typedef struct {
+    const double *add;
+    int bands;
+} taug;
+
 /* Copy raw log-mel frames into xin rows (normalised with in_mean/in_std);
  * frames before the song start or after its end (NULL rows) are zero.
- * shift (M values, or NULL) is added to the raw frame first: data
- * augmentation (a gain is the same value in every band). */
-void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const double *shift);
+ * aug: augmentation, or NULL. */
+void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const taug *aug);
 
 /* Eval mode on one sequence (running BN statistics, no dropout); pred gets
  * L x 2 clipped outputs when not NULL. h_last (optional, [2][H]) receives

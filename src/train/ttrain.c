@@ -73,16 +73,16 @@ void ttrain_defaults(ttrain_opts *o)
 /* ---- filling sequences ---- */
 
 /* Frames [start, start + L) of g into s (with hist, the two frames before
- * as the causal conv's history); shift: augmentation, or NULL. */
+ * as the causal conv's history); aug: augmentation, or NULL. */
 static void fill_rows(const tnet *n, tseq *s, const tsong *g, int start, int L, int hist,
-                      const double *shift)
+                      const taug *aug)
 {
     s->L = L;
     memset(s->xin, 0, sizeof(double) * (size_t)(s->cap + 3) * n->d.M);
     for (int r = hist ? 0 : 2; r < L + 2; r++) {
         int f = start + r - 2;
         if (f >= 0 && f < g->T)
-            tseq_set_input(n, s, r, g->x + (size_t)f * g->M, shift);
+            tseq_set_input(n, s, r, g->x + (size_t)f * g->M, aug);
     }
     for (int t = 0; t < L; t++) {
         int f = start + t;
@@ -93,20 +93,26 @@ static void fill_rows(const tnet *n, tseq *s, const tsong *g, int start, int L, 
     }
 }
 
-/* A random gain (uniform in +-gain_db) and spectral tilt (a line through
- * the band centre, +-tilt_db/2 at the ends, slope uniform) as an addition
- * to ln-power log-mel bands: shift[0..M). Without augmentation, NULL. */
-static const double *aug_shift(const ttrain_opts *o, int M, uint64_t seed, double *shift)
+/* A random augmentation into *aug (add: M values of room): a gain uniform
+ * in +-gain_db and a spectral tilt (a line through the band centre,
+ * +-tilt_db/2 at the ends, slope uniform) added to the ln-power log-mel
+ * bands, and a shift by a whole number of bands uniform in +-shift_bands.
+ * Without augmentation, NULL. */
+static const taug *aug_draw(const ttrain_opts *o, int M, uint64_t seed, taug *aug, double *add)
 {
-    if (o->aug_gain_db <= 0 && o->aug_tilt_db <= 0)
+    if (o->aug_gain_db <= 0 && o->aug_tilt_db <= 0 && o->aug_shift <= 0)
         return NULL;
     uint64_t rng = seed;
     double db2ln = log(10.0) / 10.0; /* dB of power -> ln(power) */
     double g = (2 * trng_uniform(&rng) - 1) * o->aug_gain_db;
     double k = (2 * trng_uniform(&rng) - 1) * o->aug_tilt_db;
     for (int m = 0; m < M; m++)
-        shift[m] = db2ln * (g + k * (M > 1 ? (double)m / (M - 1) - 0.5 : 0));
-    return shift;
+        add[m] = db2ln * (g + k * (M > 1 ? (double)m / (M - 1) - 0.5 : 0));
+    aug->add = add;
+    aug->bands = o->aug_shift > 0 ? (int)(trng_uniform(&rng) * (2 * o->aug_shift + 1)) -
+                                        o->aug_shift
+                                  : 0;
+    return aug;
 }
 
 void ttrain_predict(const tnet *n, tseq *s, const tsong *g, int seq_len, float *pred)
@@ -313,7 +319,7 @@ typedef struct {
     int song, pos;
     int row;       /* its sequence in the current batch, -1: none */
     double h[128]; /* GRU state to carry, [2][H], H <= 64 */
-    const double *shift; /* this song's augmentation (r->shift[lane]), or NULL */
+    const taug *aug; /* this song's augmentation (r->aug[lane]), or NULL */
 } tlane;
 
 /* Everything inference needs: parameters and statistics. */
@@ -335,7 +341,8 @@ typedef struct {
     tnet *best;     /* the best network so far */
     double *ema;    /* --ema: running average of the weights (what is validated and saved) */
     tseq **seqs;    /* o->batch */
-    double **shift; /* o->batch x M: each sequence's augmentation */
+    taug *aug;      /* o->batch: each sequence's augmentation */
+    double **add;   /* o->batch x M: the values aug[i].add points to */
     double *grad;
     int *order;     /* streaming: song order */
     tlane *lanes;   /* streaming: o->batch */
@@ -398,7 +405,7 @@ static int epoch_offline(trun *r, uint64_t eseed)
             }
             int Lw = g->T - start < L ? g->T - start : L;
             fill_rows(r->net, r->seqs[i], g, start, Lw, 0,
-                      aug_shift(r->o, g->M, trng_mix(rng, 7), r->shift[i]));
+                      aug_draw(r->o, g->M, trng_mix(rng, 7), &r->aug[i], r->add[i]));
         }
         if (run_batch(r, N, eseed))
             return 1;
@@ -412,9 +419,9 @@ static void lane_start(trun *r, tlane *ln, int l, int song, uint64_t eseed)
     ln->song = song;
     ln->pos = 0;
     memset(ln->h, 0, sizeof ln->h);
-    ln->shift = song < 0 ? NULL
-                         : aug_shift(r->o, r->net->d.M, trng_mix(eseed ^ 0xA5A5u, (uint64_t)song),
-                                     r->shift[l]);
+    ln->aug = song < 0 ? NULL
+                       : aug_draw(r->o, r->net->d.M, trng_mix(eseed ^ 0xA5A5u, (uint64_t)song),
+                                  &r->aug[l], r->add[l]);
 }
 
 /* Streaming epoch: each lane walks through songs in shuffled order, one
@@ -439,7 +446,7 @@ static int epoch_streaming(trun *r, uint64_t eseed)
                 continue;
             const tsong *g = &set->songs[ln->song];
             int Lc = g->T - ln->pos < L ? g->T - ln->pos : L;
-            fill_rows(r->net, r->seqs[N], g, ln->pos, Lc, 1, ln->shift);
+            fill_rows(r->net, r->seqs[N], g, ln->pos, Lc, 1, ln->aug);
             memcpy(r->seqs[N]->h0, ln->h, sizeof(double) * 2 * (size_t)H);
             ln->row = N++;
         }
@@ -474,7 +481,8 @@ static int trun_alloc(trun *r, const tnet_dims *d)
     r->best = tnet_create(d);
     r->pool = tpool_create(o->threads);
     r->seqs = calloc((size_t)B, sizeof *r->seqs);
-    r->shift = calloc((size_t)B, sizeof *r->shift);
+    r->aug = calloc((size_t)B, sizeof *r->aug);
+    r->add = calloc((size_t)B, sizeof *r->add);
     r->grad = r->net ? calloc(r->net->n_params, sizeof(double)) : NULL;
     if (o->ema > 0 && r->net)
         r->ema = calloc(r->net->n_params, sizeof(double));
@@ -482,13 +490,13 @@ static int trun_alloc(trun *r, const tnet_dims *d)
     r->lanes = calloc((size_t)B, sizeof *r->lanes);
     if (o->kind == 0 && (r->wins = make_windows(r->train, o->seq_len, &r->nwin)))
         r->worder = malloc(sizeof(int) * (size_t)(r->nwin + 1));
-    int ok = r->net && r->best && r->pool && r->seqs && r->shift && r->grad && r->order &&
+    int ok = r->net && r->best && r->pool && r->seqs && r->aug && r->add && r->grad && r->order &&
              (o->ema <= 0 || r->ema) &&
              r->lanes && (o->kind || (r->wins && r->worder)) &&
              tadam_init(&r->adam, r->net->n_params, o->lr) == 0;
     for (int i = 0; ok && i < B; i++)
         ok = (r->seqs[i] = tseq_create(r->net, o->seq_len)) &&
-             (r->shift[i] = calloc((size_t)d->M, sizeof(double)));
+             (r->add[i] = calloc((size_t)d->M, sizeof(double)));
     return ok ? 0 : -1;
 }
 
@@ -497,11 +505,12 @@ static void trun_free(trun *r)
     for (int i = 0; i < r->o->batch; i++) {
         if (r->seqs)
             tseq_destroy(r->seqs[i]);
-        if (r->shift)
-            free(r->shift[i]);
+        if (r->add)
+            free(r->add[i]);
     }
     free(r->seqs);
-    free(r->shift);
+    free(r->aug);
+    free(r->add);
     free(r->grad);
     free(r->ema);
     free(r->order);

@@ -50,6 +50,7 @@ typedef struct {
     /* augmentation of each training sequence (offline) or song (streaming) */
     double aug_gain_db; /* random gain, uniform in +-aug_gain_db */
     double aug_tilt_db; /* random spectral tilt, +-aug_tilt_db/2 at the band edges */
+    int aug_shift;      /* random shift by up to +-aug_shift mel bands (pitch) */
     int crop;           /* offline: windows moved by up to +-seq_len/2 */
     double time_limit; /* seconds, 0 = none */
     const char *out;   /* best-on-validation weights */

@@ -252,7 +252,7 @@ def check_train_eval(exe, valar, work):
     for k, threads in enumerate(["1", "2"]):
         o = os.path.join(work, f"aug{k}.safetensors")
         r = run(base + ["--epochs", "2", "--aug-gain", "6", "--aug-tilt", "4", "--crop",
-                        "--lr-cosine", "--ema", "0.9", "--threads", threads, "--out", o])
+                        "--aug-shift", "2", "--lr-cosine", "--ema", "0.9", "--threads", threads, "--out", o])
         check(r.returncode == 0, "augmented training: " + r.stderr[-200:])
         outs.append(read_safetensors(o)[0] if os.path.exists(o) else {})
     check(outs[0] and outs[0].keys() == outs[1].keys() and
