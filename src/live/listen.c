@@ -78,6 +78,7 @@ typedef struct {
     int have_stats;
     uint64_t drops_said; /* warn_drops */
     time_t drops_said_at;
+    char osc_url[600]; /* the output thread keeps a pointer to it */
 } app;
 
 /* One opened backend: how the session drives it, whether it sends MIDI. */
@@ -397,9 +398,9 @@ static void web_close(httpview *web, int quiet)
 static int open_outputs(app *a, const char *path, void **web)
 {
     const listen_options *o = a->o;
-    char url[600], msg[512];
+    char msg[512];
     output_config oc = {0};
-    oc.osc_url = listen_osc_url(o, url, sizeof url);
+    oc.osc_url = listen_osc_url(o, a->osc_url, sizeof a->osc_url);
     oc.prefix = o->prefix;
     oc.range01 = o->range01;
     oc.format = o->format;

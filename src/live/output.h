@@ -22,7 +22,7 @@
 enum { OUTPUT_NONE = 0, OUTPUT_CSV, OUTPUT_JSON };
 
 typedef struct {
-    const char *osc_url; /* NULL: no OSC */
+    const char *osc_url; /* NULL: no OSC; kept, not copied (messages name it) */
     const char *prefix;  /* "/valar" */
     int range01;
     int format; /* OUTPUT_NONE, OUTPUT_CSV, OUTPUT_JSON lines on stdout */
