@@ -3,8 +3,8 @@
  *
  * Analysis runs inside run(): the feature work is spread over the blocks
  * (resampling, one FFT per 20 ms hop) and the step once per 500 ms (one CRNN
- * step, 8-unit GRUs) measured 13-28 us, a few percent of even a 32-frame
- * block (docs/design.md, section The LV2 plugin; tests/plugin/bench_plugin.c); analyzer_push never
+ * step) costs a few percent of even a 32-frame block (the figures:
+ * bench_plugin_run's output in docs/figures.md); analyzer_push never
  * allocates, locks or does I/O. Only model loading, which reads a file and
  * allocates, goes through the worker:
  *
@@ -72,6 +72,7 @@
 #include "analyzer.h"
 #include "midicc.h"
 #include "mix.h"
+#include "model.h"
 #include "modelpath.h"
 #include "rtcheck.h"
 #include "weights.h"
@@ -189,11 +190,11 @@ typedef struct {
     uris u;
 
     double rate;
-    analyzer *an;    /* the running analysis */
-    analyzer *spare; /* same model, clean: swapped in by a restart; NULL
-                      * while the worker resets the last one */
-    uint32_t gen;    /* model generation, so a late spare of an old model
-                      * is freed rather than used */
+    analyzer *an;         /* the running analysis */
+    analyzer *spare;      /* same model, clean: swapped in by a restart; NULL
+                           * while the worker resets the last one */
+    uint32_t gen;         /* model generation, so a late spare of an old model
+                           * is freed rather than used */
     bool restart_pending; /* a restart found no spare yet */
     transport tr;
     bool reset_prev; /* the reset control in the last run() */
@@ -226,11 +227,13 @@ static void set_path(valar_plugin *p, const char *path)
     atomic_store(&p->path_idx, next);
 }
 
+/* The audio thread (write_notify) or the host's save() thread. */
 static const char *cur_path(valar_plugin *p)
 {
     return p->path[atomic_load(&p->path_idx)];
 }
 
+/* Instantiation or activate(). */
 static void transport_init(transport *t)
 {
     t->known = false;
@@ -275,16 +278,17 @@ static void fftw_init(void)
 #endif
 }
 
-/* Not real-time: reads a file and allocates. The running analyzer and its
- * spare for restarts; false (logged) if the model cannot be used. */
+/* Worker thread, or instantiate()/restore() (not real-time: reads a file
+ * and allocates). The running analyzer and its spare for restarts; false
+ * (logged) if the model cannot be used. */
 static bool load_model(valar_plugin *p, const char *path, analyzer **an, analyzer **spare)
 {
     char msg[1024];
     weights *w;
     *an = *spare = NULL;
-    int err = weights_load(path, &w, msg, sizeof msg);
+    int err = model_load(path, 1, &w, msg, sizeof msg);
     if (err) {
-        lv2_log_error(&p->logger, "valar: cannot load model: %s\n", msg);
+        lv2_log_error(&p->logger, "valar: cannot use model: %s\n", msg);
         return false;
     }
     err = analyzer_create(w, p->rate, an, msg, sizeof msg);
@@ -348,6 +352,7 @@ static void map_uris(valar_plugin *p)
     lv2_atom_forge_init(&p->midi_forge, m);
 }
 
+/* Instantiation class (not concurrent with anything of this instance). */
 static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *bundle,
                               const LV2_Feature *const *features)
 {
@@ -380,6 +385,7 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
     return p;
 }
 
+/* Audio class: the audio thread, or between runs. */
 static void connect_port(LV2_Handle h, uint32_t port, void *data)
 {
     valar_plugin *p = h;
@@ -434,6 +440,7 @@ static void connect_port(LV2_Handle h, uint32_t port, void *data)
     }
 }
 
+/* Instantiation class, before the first run(). */
 static void activate(LV2_Handle h)
 {
     valar_plugin *p = h;
@@ -444,7 +451,8 @@ static void activate(LV2_Handle h)
     transport_init(&p->tr);
 }
 
-/* A control input as an integer in lo..hi; unconnected or NaN: def. */
+/* Audio thread: a control input as an integer in lo..hi; unconnected or
+ * NaN: def. */
 static int int_port(const float *port, int lo, int hi, int def)
 {
     if (!port || !(*port == *port))
@@ -453,7 +461,7 @@ static int int_port(const float *port, int lo, int hi, int def)
     return x <= (float)lo ? lo : x >= (float)hi ? hi : (int)(x + 0.5f);
 }
 
-/* The MIDI settings for this block. An invalid combination (both values
+/* Audio thread: the MIDI settings for this block. An invalid combination (both values
  * on one controller, or a 14-bit pair above CC 31) sends nothing rather
  * than something the user did not ask for. */
 static void read_cc_config(valar_plugin *p)
@@ -467,7 +475,7 @@ static void read_cc_config(valar_plugin *p)
     p->cc_valid = midicc_config_valid(&p->cc);
 }
 
-/* The host passes the buffer's capacity in atom.size; we fill it with an
+/* Audio thread. The host passes the buffer's capacity in atom.size; we fill it with an
  * (empty) sequence that on_result appends to. */
 static void open_midi(valar_plugin *p)
 {
@@ -476,6 +484,7 @@ static void open_midi(valar_plugin *p)
     p->midi_open = lv2_atom_forge_sequence_head(f, &p->midi_seq, 0) != 0;
 }
 
+/* Audio thread. */
 static void close_midi(valar_plugin *p)
 {
     if (p->midi_open)
@@ -483,7 +492,7 @@ static void close_midi(valar_plugin *p)
     p->midi_open = false;
 }
 
-/* All control changes of one result, or none if they do not fit: a
+/* Audio thread: all control changes of one result, or none if they do not fit: a
  * 14-bit pair must not be cut in half. */
 static void send_cc(valar_plugin *p, uint32_t frame, float arousal, float valence)
 {
@@ -501,6 +510,7 @@ static void send_cc(valar_plugin *p, uint32_t frame, float arousal, float valenc
     }
 }
 
+/* Audio thread (analyzer_push in run()): one result to the outputs. */
 static void on_result(void *user, const analyzer_result *r)
 {
     valar_plugin *p = user;
@@ -509,7 +519,7 @@ static void on_result(void *user, const analyzer_result *r)
     send_cc(p, p->push_last, r->arousal, r->valence);
 }
 
-/* A patch:Set of valar:model with an atom:Path value: hand the path to the
+/* Audio thread: a patch:Set of valar:model with an atom:Path value: hand the path to the
  * worker. Anything else is ignored (no logging here: this is run()). */
 static void handle_set(valar_plugin *p, const LV2_Atom_Object *obj)
 {
@@ -534,7 +544,7 @@ static void handle_set(valar_plugin *p, const LV2_Atom_Object *obj)
     p->schedule->schedule_work(p->schedule->handle, (uint32_t)sizeof(msg_load) + len, &p->msg);
 }
 
-/* A number of any atom type hosts use for time:frame or time:speed; NAN
+/* Audio thread: a number of any atom type hosts use for time:frame or time:speed; NAN
  * if absent or of another type. */
 static double atom_number(const valar_plugin *p, const LV2_Atom *a)
 {
@@ -551,6 +561,7 @@ static double atom_number(const valar_plugin *p, const LV2_Atom *a)
     return NAN;
 }
 
+/* Audio thread. */
 static bool follow_transport(const valar_plugin *p)
 {
     return !p->follow_port || !(*p->follow_port < 0.5f); /* unconnected or NaN: on */
@@ -578,6 +589,7 @@ static void handle_event(valar_plugin *p, const LV2_Atom_Event *ev)
     }
 }
 
+/* Audio thread: the notify sequence (the model path, when asked for). */
 static void write_notify(valar_plugin *p)
 {
     LV2_Atom_Forge *f = &p->forge;
@@ -599,7 +611,7 @@ static void write_notify(valar_plugin *p)
     lv2_atom_forge_pop(f, &seq);
 }
 
-/* Frames [from, to) of the block, in PUSH_FRAMES pieces, so on_result knows
+/* Audio thread: frames [from, to) of the block, in PUSH_FRAMES pieces, so on_result knows
  * where in the block it is (the analysis does not depend on how the input
  * is split). */
 static void analyze(valar_plugin *p, uint32_t from, uint32_t to)
@@ -619,7 +631,7 @@ static void analyze(valar_plugin *p, uint32_t from, uint32_t to)
     }
 }
 
-/* Hosts may share any input's buffer with any output (in place). An
+/* Audio thread. Hosts may share any input's buffer with any output (in place). An
  * unconnected input gives silence, not whatever the output held. */
 static void pass_through(valar_plugin *p, uint32_t n)
 {
@@ -670,8 +682,8 @@ static void retry_backlog(valar_plugin *p)
 {
     for (size_t i = 0; i < sizeof p->backlog / sizeof p->backlog[0]; i++) {
         msg_an m = p->backlog[i];
-        if (m.an && p->schedule->schedule_work(p->schedule->handle, sizeof m, &m) ==
-                        LV2_WORKER_SUCCESS)
+        if (m.an &&
+            p->schedule->schedule_work(p->schedule->handle, sizeof m, &m) == LV2_WORKER_SUCCESS)
             p->backlog[i].an = NULL;
     }
 }
@@ -745,6 +757,7 @@ static void run(LV2_Handle h, uint32_t n)
     rtcheck_leave();
 }
 
+/* Instantiation class: nothing else of this instance runs. */
 static void cleanup(LV2_Handle h)
 {
     valar_plugin *p = h;
@@ -858,6 +871,8 @@ static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *
     return st;
 }
 
+/* The host's thread for state, possibly while run() or work_response()
+ * switch the model on the audio thread (hence the double-buffered path). */
 static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store, LV2_State_Handle sh,
                              uint32_t flags, const LV2_Feature *const *features)
 {

@@ -30,7 +30,7 @@ static int spool_stdin(audiofile *f, char *msg, size_t msglen)
     if (!f->spool) {
         snprintf(msg, msglen, "standard input: cannot create a temporary file: %s",
                  strerror(errno));
-        return AUDIOFILE_ERR_READ;
+        return VALAR_ERR_DECODE;
     }
     char buf[65536];
     ssize_t n;
@@ -40,13 +40,13 @@ static int spool_stdin(audiofile *f, char *msg, size_t msglen)
         if (n < 0 || fwrite(buf, 1, (size_t)n, f->spool) != (size_t)n) {
             snprintf(msg, msglen, "standard input: %s: %s",
                      n < 0 ? "read error" : "cannot write the temporary copy", strerror(errno));
-            return AUDIOFILE_ERR_READ;
+            return VALAR_ERR_DECODE;
         }
     }
     if (fflush(f->spool) || lseek(fileno(f->spool), 0, SEEK_SET) < 0) {
         snprintf(msg, msglen, "standard input: cannot write the temporary copy: %s",
                  strerror(errno));
-        return AUDIOFILE_ERR_READ;
+        return VALAR_ERR_DECODE;
     }
     return 0;
 }
@@ -57,7 +57,7 @@ int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen)
     audiofile *f = calloc(1, sizeof *f);
     if (!f) {
         snprintf(msg, msglen, "%s: out of memory", path);
-        return AUDIOFILE_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     /* "-": standard input. libsndfile reads few formats from a pipe, and
      * its MP3 pipe path over-reads (ASan, libsndfile 1.2), so a pipe is
@@ -76,26 +76,26 @@ int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen)
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
             snprintf(msg, msglen, "%s: is a directory, not an audio file", path);
             free(f);
-            return AUDIOFILE_ERR_OPEN;
+            return VALAR_ERR_AUDIO;
         }
         f->sf = sf_open(path, SFM_READ, &f->info);
     }
     if (!f->sf) {
         snprintf(msg, msglen, "%s: cannot read audio: %s", name, sf_strerror(NULL));
         audiofile_close(f);
-        return AUDIOFILE_ERR_OPEN;
+        return VALAR_ERR_AUDIO;
     }
     if (f->info.channels < 1 || f->info.samplerate < 1) {
         snprintf(msg, msglen, "%s: invalid audio format (%d channels, %d Hz)", name,
                  f->info.channels, f->info.samplerate);
         audiofile_close(f);
-        return AUDIOFILE_ERR_FORMAT;
+        return VALAR_ERR_FORMAT;
     }
     f->scratch = malloc(sizeof(float) * CHUNK * (size_t)f->info.channels);
     if (!f->scratch) {
         snprintf(msg, msglen, "%s: out of memory", name);
         audiofile_close(f);
-        return AUDIOFILE_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     *out = f;
     return 0;
@@ -142,10 +142,10 @@ long audiofile_read_mono(audiofile *f, float *out, size_t n)
         size_t want = n - done < CHUNK ? n - done : CHUNK;
         sf_count_t got = sf_readf_float(f->sf, f->scratch, (sf_count_t)want);
         if (got < 0)
-            return AUDIOFILE_ERR_READ;
+            return VALAR_ERR_DECODE;
         if (got == 0) {
             if (sf_error(f->sf) != SF_ERR_NO_ERROR)
-                return AUDIOFILE_ERR_READ;
+                return VALAR_ERR_DECODE;
             break;
         }
         mix_interleaved(f->scratch, (size_t)got, ch, out + done);

@@ -5,17 +5,15 @@
 
 #include <stddef.h>
 
-enum {
-    AUDIOFILE_ERR_OPEN = -40, /* cannot open or not a format libsndfile reads */
-    AUDIOFILE_ERR_READ = -41,
-    AUDIOFILE_ERR_NOMEM = -42,
-    AUDIOFILE_ERR_FORMAT = -43, /* zero channels, zero rate */
-};
+#include "valar_error.h"
 
 typedef struct audiofile audiofile;
 
 /* path "-" reads standard input (any format; a pipe is first copied to a
- * temporary file). */
+ * temporary file). 0, or VALAR_ERR_AUDIO (cannot open, a directory, not a
+ * format libsndfile reads), VALAR_ERR_DECODE (standard input could not be
+ * copied), VALAR_ERR_FORMAT (zero channels or rate), VALAR_ERR_NOMEM, with
+ * a message naming the file; *out is NULL on failure. */
 int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen);
 void audiofile_close(audiofile *f);
 double audiofile_rate(const audiofile *f);
@@ -25,7 +23,7 @@ long long audiofile_frames(const audiofile *f);
 /* Frames read so far (the decoded length once the end is reached). */
 long long audiofile_position(const audiofile *f);
 /* Read up to n frames mixed down to mono (mean of channels). Returns frames
- * read (0 at the end) or a negative code. */
+ * read (0 at the end) or VALAR_ERR_DECODE. */
 long audiofile_read_mono(audiofile *f, float *out, size_t n);
 
 #endif

@@ -7,15 +7,12 @@
  * does a fixed amount of work and never allocates. */
 #include "crnn.h"
 #include "crnn_kern.h"
+#include "crnn_layout.h"
 
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_BRANCHES 2
 
 typedef struct {
     crnn_gru fw, bw; /* bw only offline */
@@ -36,7 +33,7 @@ struct crnn {
     float *mean, *istd; /* input normalisation [M] */
     float *cw, *cb;     /* folded conv [C][3][3], [C] */
     float *dw, *db;     /* dense panels [n_in] -> [n_dense], bias [n_dense] */
-    branch br[MAX_BRANCHES];
+    branch br[CRNN_MAX_BRANCHES];
     float *zero; /* a zero mel row (time padding before the first frame) */
     /* streaming: normalised frames t-2, t-1, t (rotated), and scratch */
     float *hist[3];
@@ -45,28 +42,6 @@ struct crnn {
     float *scratch; /* [n_scratch] */
     float *block;   /* one allocation holding all of the above */
 };
-
-const char *crnn_strerror(int err)
-{
-    switch (err) {
-    case CRNN_ERR_KIND:
-        return "operation needs a streaming model";
-    case CRNN_ERR_ARG:
-        return "bad argument";
-    default:
-        return weights_strerror(err);
-    }
-}
-
-static void fmt(char *msg, size_t len, const char *f, ...)
-{
-    if (!msg || !len)
-        return;
-    va_list ap;
-    va_start(ap, f);
-    vsnprintf(msg, len, f, ap);
-    va_end(ap);
-}
 
 /* ---- loading ---- */
 
@@ -97,129 +72,6 @@ static float *take_row(arena *a, int M)
 static int round_up(int n, int k)
 {
     return (n + k - 1) / k * k;
-}
-
-static int get_shape(const weights *w, const char *name, int want_ndim, int64_t *shape,
-                     const float **data, char *msg, size_t len)
-{
-    int nd = 0;
-    const float *d = weights_get(w, name, &nd, shape);
-    if (!d) {
-        fmt(msg, len, "tensor '%s' is missing", name);
-        return WEIGHTS_ERR_MISSING;
-    }
-    if (nd != want_ndim) {
-        fmt(msg, len, "tensor '%s' has %d dimensions, expected %d", name, nd, want_ndim);
-        return WEIGHTS_ERR_SHAPE;
-    }
-    for (int i = 0; i < nd; i++)
-        if (shape[i] < 1 || shape[i] > 65536) {
-            fmt(msg, len, "tensor '%s' has an unusable dimension %lld", name, (long long)shape[i]);
-            return WEIGHTS_ERR_SHAPE;
-        }
-    if (data)
-        *data = d;
-    return 0;
-}
-
-static int expect(const weights *w, const char *name, int nd, int64_t a, int64_t b, int64_t c,
-                  const float **data, char *msg, size_t len)
-{
-    const int64_t shape[3] = {a, b, c};
-    return weights_expect(w, name, nd, shape, data, msg, len);
-}
-
-typedef struct {
-    const float *dw, *db, *mw, *mb;
-    const float *g[2][3]; /* [dir][wih, whh, b] */
-} branch_src;
-
-static int check_branch(const weights *w, const char *b, crnn *n, int ndir, branch_src *s,
-                        char *msg, size_t len)
-{
-    static const char *dirs[2] = {"gru", "gru_bw"};
-    char name[64];
-    int err;
-    snprintf(name, sizeof name, "%s.dense.weight", b);
-    if ((err = expect(w, name, 2, n->D, (int64_t)n->C * n->M, 0, &s->dw, msg, len)))
-        return err;
-    snprintf(name, sizeof name, "%s.dense.bias", b);
-    if ((err = expect(w, name, 1, n->D, 0, 0, &s->db, msg, len)))
-        return err;
-    for (int d = 0; d < 2; d++) {
-        snprintf(name, sizeof name, "%s.%s.weight_ih", b, dirs[d]);
-        if (d >= ndir) {
-            if (weights_get(w, name, NULL, NULL)) {
-                fmt(msg, len, "tensor '%s' is present but a streaming model has no backward GRU",
-                    name);
-                return WEIGHTS_ERR_INVALID;
-            }
-            continue;
-        }
-        if ((err = expect(w, name, 2, 3 * n->H, n->D, 0, &s->g[d][0], msg, len)))
-            return err;
-        snprintf(name, sizeof name, "%s.%s.weight_hh", b, dirs[d]);
-        if ((err = expect(w, name, 2, 3 * n->H, n->H, 0, &s->g[d][1], msg, len)))
-            return err;
-        snprintf(name, sizeof name, "%s.%s.bias", b, dirs[d]);
-        if ((err = expect(w, name, 1, 3 * n->H, 0, 0, &s->g[d][2], msg, len)))
-            return err;
-    }
-    snprintf(name, sizeof name, "%s.maxout.weight", b);
-    if ((err = expect(w, name, 3, n->P, n->K, n->G, &s->mw, msg, len)))
-        return err;
-    snprintf(name, sizeof name, "%s.maxout.bias", b);
-    return expect(w, name, 2, n->P, n->K, 0, &s->mb, msg, len);
-}
-
-/* Metadata key that must be one of two words: *which = 0 for a, 1 for b. */
-static int meta_choice(const weights *w, const char *key, const char *a, const char *b, int *which,
-                       char *msg, size_t len)
-{
-    const char *v = weights_meta(w, key);
-    if (!v) {
-        fmt(msg, len, "metadata key '%s' is missing", key);
-        return WEIGHTS_ERR_MISSING;
-    }
-    if (strcmp(v, a) != 0 && strcmp(v, b) != 0) {
-        fmt(msg, len, "metadata %s is \"%s\", expected \"%s\" or \"%s\"", key, v, a, b);
-        return WEIGHTS_ERR_INVALID;
-    }
-    *which = strcmp(v, b) == 0;
-    return 0;
-}
-
-static int read_meta(const weights *w, crnn *n, int *joint, float *eps, char *msg, size_t len)
-{
-    const char *f = weights_meta(w, "format"), *v = weights_meta(w, "version");
-    if (!f || strcmp(f, "valar-crnn") != 0) {
-        fmt(msg, len, "metadata format is %s%s%s, expected \"valar-crnn\"", f ? "\"" : "",
-            f ? f : "missing", f ? "\"" : "");
-        return f ? WEIGHTS_ERR_VERSION : WEIGHTS_ERR_MISSING;
-    }
-    if (!v || strcmp(v, "1") != 0) {
-        fmt(msg, len, "metadata version is %s%s%s, this valar reads version 1", v ? "\"" : "",
-            v ? v : "missing", v ? "\"" : "");
-        return v ? WEIGHTS_ERR_VERSION : WEIGHTS_ERR_MISSING;
-    }
-    int streaming, err;
-    if ((err = meta_choice(w, "kind", "offline", "streaming", &streaming, msg, len)) ||
-        (err = meta_choice(w, "branches", "separate", "joint", joint, msg, len)))
-        return err;
-    n->kind = streaming ? CRNN_STREAMING : CRNN_OFFLINE;
-    const char *e = weights_meta(w, "bn_eps");
-    if (!e) {
-        fmt(msg, len, "metadata key 'bn_eps' is missing");
-        return WEIGHTS_ERR_MISSING;
-    }
-    char *end;
-    double d = strtod(e, &end);
-    if (end == e || *end || !isfinite(d) || d <= 0 || d > 1) {
-        fmt(msg, len, "metadata bn_eps is \"%s\", expected a small positive number", e);
-        return WEIGHTS_ERR_INVALID;
-    }
-    *eps = (float)d;
-    return 0;
 }
 
 /* Panel layout of crnn_kern.h: element (input i, output column c) of a
@@ -307,158 +159,109 @@ static void gru_fill(const crnn_gru *g, int D, const float *const *src)
         }
 }
 
-/* Copy the weights into the block in the kernels' layout. */
-static void fill(crnn *n, const branch_src *src, const float *mean, const float *std,
-                 const float *cw, const float *cb, const float *const *bn, float eps,
-                 int ndir)
+/* Copy the weights (src[branch][tensor], crnn_layout.h) into the block in
+ * the kernels' layout. */
+static void fill(crnn *n, const float *src[][CRNN_N_TENSORS], float eps, int ndir)
 {
     const int M = n->M, C = n->C, CM = C * M, H = n->H, K = n->K, P = n->P, G = n->G;
+    const float *const *g = src[0];
     for (int m = 0; m < M; m++) {
-        n->mean[m] = mean[m];
-        n->istd[m] = 1.0f / std[m];
+        n->mean[m] = g[CRNN_INPUT_MEAN][m];
+        n->istd[m] = 1.0f / g[CRNN_INPUT_STD][m];
     }
     for (int c = 0; c < C; c++) {
         /* BN(conv + b) = s * conv + (s * (b - mean) + beta), s = gamma / sqrt(var + eps) */
-        float sc = bn[0][c] / sqrtf(bn[3][c] + eps);
+        float sc = g[CRNN_BN_GAMMA][c] / sqrtf(g[CRNN_BN_VAR][c] + eps);
         for (int k = 0; k < 9; k++)
-            n->cw[c * 9 + k] = cw[c * 9 + k] * sc;
-        n->cb[c] = sc * (cb[c] - bn[2][c]) + bn[1][c];
+            n->cw[c * 9 + k] = g[CRNN_CONV_W][c * 9 + k] * sc;
+        n->cb[c] = sc * (g[CRNN_CONV_B][c] - g[CRNN_BN_MEAN][c]) + g[CRNN_BN_BETA][c];
     }
     for (int b = 0; b < n->nb; b++) {
-        const branch_src *s = &src[b];
+        const float *const *s = src[b];
         branch *br = &n->br[b];
         for (int d = 0; d < n->D; d++) {
             const int col = b * n->Dp + d;
-            n->db[col] = s->db[d];
+            n->db[col] = s[CRNN_DENSE_B][d];
             for (int i = 0; i < CM; i++)
-                *panel_at(n->dw, n->n_in, i, col) = s->dw[(size_t)d * CM + i];
+                *panel_at(n->dw, n->n_in, i, col) = s[CRNN_DENSE_W][(size_t)d * CM + i];
         }
-        gru_fill(&br->fw, n->D, s->g[0]);
+        gru_fill(&br->fw, n->D, s + CRNN_GRU_WIH);
         if (ndir == 2)
-            gru_fill(&br->bw, n->D, s->g[1]);
+            gru_fill(&br->bw, n->D, s + CRNN_GRU_BW_WIH);
         /* maxout input: [h_fw (Hp) | h_bw (Hp)] */
         for (int col = 0; col < P * K; col++) {
-            br->mb[col] = s->mb[col];
+            br->mb[col] = s[CRNN_MAXOUT_B][col];
             for (int i = 0; i < G; i++)
                 *panel_at(br->mw, n->Gp, i < H ? i : n->Hp + i - H, col) =
-                    s->mw[(size_t)col * G + i];
+                    s[CRNN_MAXOUT_W][(size_t)col * G + i];
         }
     }
+}
+
+/* Values the shapes do not rule out but the network cannot use. */
+static int check_values(const crnn *n, const float *const *g, char *msg, size_t len)
+{
+    for (int m = 0; m < n->M; m++)
+        if (!(g[CRNN_INPUT_STD][m] > 0))
+            return valar_fail(msg, len, VALAR_ERR_META,
+                              "tensor 'input.std' has a non-positive value at band %d", m);
+    for (int c = 0; c < n->C; c++)
+        if (!(g[CRNN_BN_VAR][c] >= 0))
+            return valar_fail(msg, len, VALAR_ERR_META,
+                              "tensor 'bn.var' has a negative value at filter %d", c);
+    return 0;
+}
+
+/* The model's dimensions, checked against the whole layout, and its
+ * tensors in src. */
+static int read_model(const weights *w, crnn *n, float *eps,
+                      const float *src[CRNN_MAX_BRANCHES][CRNN_N_TENSORS], char *msg, size_t len)
+{
+    crnn_dims d;
+    double e;
+    int err = crnn_layout_read(w, &d, &e, msg, len);
+    if (!err)
+        err = crnn_layout_check(w, &d, src, msg, len);
+    if (err)
+        return err;
+    n->kind = d.streaming ? CRNN_STREAMING : CRNN_OFFLINE;
+    n->M = d.M;
+    n->C = d.C;
+    n->D = d.D;
+    n->H = d.H;
+    n->K = d.K;
+    n->P = crnn_dims_outputs(&d);
+    n->G = crnn_dims_gru_out(&d);
+    n->nb = crnn_dims_branches(&d);
+    n->n_params = (long)crnn_layout_params(&d);
+    *eps = (float)e;
+    return check_values(n, src[0], msg, len);
 }
 
 int crnn_create(const weights *w, crnn **out, char *msg, size_t len)
 {
     if (!out)
-        return CRNN_ERR_ARG;
+        return VALAR_ERR_ARG;
     *out = NULL;
-    if (!w) {
-        fmt(msg, len, "no weights");
-        return CRNN_ERR_ARG;
-    }
+    if (!w)
+        return valar_fail(msg, len, VALAR_ERR_ARG, "no weights");
     crnn tmp = {0}, *n = &tmp;
-    int joint = 0, err;
     float eps = 0;
-    if ((err = read_meta(w, n, &joint, &eps, msg, len)))
+    const float *src[CRNN_MAX_BRANCHES][CRNN_N_TENSORS];
+    int err = read_model(w, n, &eps, src, msg, len);
+    if (err)
         return err;
-
-    int64_t s[WEIGHTS_MAX_DIMS];
-    const float *mean, *std, *cw, *cb, *bn[4];
-    if ((err = get_shape(w, "input.mean", 1, s, &mean, msg, len)))
-        return err;
-    n->M = (int)s[0];
-    if ((err = expect(w, "input.std", 1, n->M, 0, 0, &std, msg, len)))
-        return err;
-    for (int m = 0; m < n->M; m++)
-        if (!(std[m] > 0)) {
-            fmt(msg, len, "tensor 'input.std' has a non-positive value at band %d", m);
-            return WEIGHTS_ERR_INVALID;
-        }
-    if ((err = get_shape(w, "conv.weight", 3, s, &cw, msg, len)))
-        return err;
-    if (s[1] != 3 || s[2] != 3) {
-        fmt(msg, len, "tensor 'conv.weight' has shape [%lld, %lld, %lld], expected [C, 3, 3]",
-            (long long)s[0], (long long)s[1], (long long)s[2]);
-        return WEIGHTS_ERR_SHAPE;
-    }
-    n->C = (int)s[0];
-    if ((err = expect(w, "conv.bias", 1, n->C, 0, 0, &cb, msg, len)))
-        return err;
-    static const char *bn_names[4] = {"bn.gamma", "bn.beta", "bn.mean", "bn.var"};
-    for (int i = 0; i < 4; i++)
-        if ((err = expect(w, bn_names[i], 1, n->C, 0, 0, &bn[i], msg, len)))
-            return err;
-    for (int c = 0; c < n->C; c++)
-        if (!(bn[3][c] >= 0)) {
-            fmt(msg, len, "tensor 'bn.var' has a negative value at filter %d", c);
-            return WEIGHTS_ERR_INVALID;
-        }
-
-    /* Branch dimensions come from the first branch; the rest must agree. */
-    const char *names[MAX_BRANCHES] = {"arousal", "valence"};
-    if (joint)
-        names[0] = "joint";
-    n->nb = joint ? 1 : 2;
-    n->P = joint ? 2 : 1;
-    char nm[64];
-    snprintf(nm, sizeof nm, "%s.dense.weight", names[0]);
-    if ((err = get_shape(w, nm, 2, s, NULL, msg, len)))
-        return err;
-    n->D = (int)s[0];
-    if (s[1] != (int64_t)n->C * n->M) {
-        fmt(msg, len,
-            "tensor '%s' takes %lld inputs but the conv gives C*M = %d*%d = %lld "
-            "(input.mean has M = %d)",
-            nm, (long long)s[1], n->C, n->M, (long long)n->C * n->M, n->M);
-        return WEIGHTS_ERR_SHAPE;
-    }
-    snprintf(nm, sizeof nm, "%s.gru.weight_ih", names[0]);
-    if ((err = get_shape(w, nm, 2, s, NULL, msg, len)))
-        return err;
-    if (s[0] % 3) {
-        fmt(msg, len, "tensor '%s' has %lld rows, expected 3*H", nm, (long long)s[0]);
-        return WEIGHTS_ERR_SHAPE;
-    }
-    n->H = (int)(s[0] / 3);
-    int ndir = n->kind == CRNN_OFFLINE ? 2 : 1;
-    n->G = ndir * n->H;
-    snprintf(nm, sizeof nm, "%s.maxout.weight", names[0]);
-    if ((err = get_shape(w, nm, 3, s, NULL, msg, len)))
-        return err;
-    n->K = (int)s[1];
-    branch_src src[MAX_BRANCHES];
-    memset(src, 0, sizeof src);
-    for (int b = 0; b < n->nb; b++)
-        if ((err = check_branch(w, names[b], n, ndir, &src[b], msg, len)))
-            return err;
-    if (!joint && weights_get(w, "joint.dense.weight", NULL, NULL)) {
-        fmt(msg, len,
-            "tensor 'joint.dense.weight' is present but metadata branches is \"separate\"");
-        return WEIGHTS_ERR_INVALID;
-    }
-    /* The file's feature config must give the frames this net reads: every
-     * caller sizes frames by n_mels and the net reads M values each. A
-     * missing or malformed n_mels is left to melspec_config_read. */
-    const char *fm = weights_meta(w, "n_mels");
-    if (fm) {
-        char *end;
-        errno = 0;
-        long v = strtol(fm, &end, 10);
-        if (end != fm && !*end && !errno && v != n->M) {
-            fmt(msg, len, "model expects %d mel bands but its metadata says n_mels=%ld", n->M, v);
-            return WEIGHTS_ERR_SHAPE;
-        }
-    }
 
     /* The kernels: the best set this CPU runs, unless the environment
      * names one (tests compare the sets). */
     const char *want = getenv("VALAR_CRNN_KERNELS");
     n->k = crnn_kern_select(want);
-    if (!n->k) {
-        fmt(msg, len, "VALAR_CRNN_KERNELS=%s: no such kernel set on this CPU", want);
-        return CRNN_ERR_ARG;
-    }
+    if (!n->k)
+        return valar_fail(msg, len, VALAR_ERR_ARG,
+                          "VALAR_CRNN_KERNELS=%s: no such kernel set on this CPU", want);
 
     /* Sizes of everything, then one allocation, zeroed (padding stays 0). */
+    const int ndir = n->kind == CRNN_OFFLINE ? 2 : 1;
     dimensions(n, ndir);
     arena a = {NULL, 0};
     layout(n, &a, ndir);
@@ -467,20 +270,14 @@ int crnn_create(const weights *w, crnn **out, char *msg, size_t len)
     crnn *net = block ? calloc(1, sizeof *net) : NULL;
     if (!net) {
         free(block);
-        fmt(msg, len, "out of memory");
-        return WEIGHTS_ERR_NOMEM;
+        return valar_fail(msg, len, VALAR_ERR_NOMEM, "out of memory");
     }
     memset(block, 0, bytes);
     *net = tmp;
     net->block = a.p = block;
     a.used = 0;
     layout(net, &a, ndir);
-    fill(net, src, mean, std, cw, cb, bn, eps, ndir);
-    /* Trained: conv, BN gamma and beta (not its running mean/var), and each
-     * branch but its GRU state. */
-    const long M = n->M, C = n->C, D = n->D, H = n->H, K = n->K, P = n->P, G = n->G;
-    const long per_gru = 3 * H * D + 3 * H * H + 3 * H;
-    net->n_params = C * 9 + C + 2 * C + n->nb * (D * C * M + D + ndir * per_gru + P * K * G + P * K);
+    fill(net, src, eps, ndir);
     crnn_reset(net);
     *out = net;
     return 0;
@@ -570,9 +367,9 @@ void crnn_reset(crnn *net)
 int crnn_step(crnn *net, const float *in, float out[2])
 {
     if (!net || !in || !out)
-        return CRNN_ERR_ARG;
+        return VALAR_ERR_ARG;
     if (net->kind != CRNN_STREAMING)
-        return CRNN_ERR_KIND;
+        return VALAR_ERR_KIND;
     const crnn_kern *k = net->k;
     /* Rotate the history so hist[2] is the new frame (t), hist[0] is t-2. */
     float *oldest = net->hist[0];
@@ -585,8 +382,7 @@ int crnn_step(crnn *net, const float *in, float out[2])
     for (int b = 0; b < net->nb; b++) {
         branch *br = &net->br[b];
         k->gru_step(&br->fw, net->dense + b * net->Dp, br->h, net->scratch);
-        k->maxout(br->mw, br->mb, br->h, net->Gp, net->n_mo, net->P, net->K, net->scratch,
-                  out + b);
+        k->maxout(br->mw, br->mb, br->h, net->Gp, net->n_mo, net->P, net->K, net->scratch, out + b);
     }
     return 0;
 }
@@ -626,7 +422,7 @@ static void run_branch(const crnn *net, int b, const float *ds, int T, float *go
 int crnn_run_sequence(crnn *net, const float *in, int T, float *out)
 {
     if (!net || !in || !out || T < 1)
-        return CRNN_ERR_ARG;
+        return VALAR_ERR_ARG;
     const crnn_kern *k = net->k;
     const size_t M = net->M, stride = M + 1, nd = net->n_dense, ni = net->n_in;
     const int off = net->kind == CRNN_OFFLINE ? 1 : 2; /* time offset of kernel row 0 */
@@ -634,11 +430,11 @@ int crnn_run_sequence(crnn *net, const float *in, int T, float *out)
      * [SEQ_BLOCK][n_in]; dense [T][n_dense]; GRU outputs [T][Gp]; h [Hp];
      * scratch */
     const size_t n_xn = (size_t)T * stride + 1;
-    const size_t need = n_xn + SEQ_BLOCK * ni + (size_t)T * nd + (size_t)T * net->Gp + net->Hp +
-                        net->n_scratch;
+    const size_t need =
+        n_xn + SEQ_BLOCK * ni + (size_t)T * nd + (size_t)T * net->Gp + net->Hp + net->n_scratch;
     float *buf = calloc(need, sizeof(float));
     if (!buf)
-        return WEIGHTS_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     float *y = buf + n_xn, *ds = y + SEQ_BLOCK * ni, *go = ds + (size_t)T * nd;
     float *h = go + (size_t)T * net->Gp, *scratch = h + net->Hp;
 

@@ -115,8 +115,8 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     hints.ai_socktype = SOCK_STREAM;
     int e = getaddrinfo(host, NULL, &hints, &res);
     if (e) {
-        snprintf(msg, msglen, "--http %s: unknown address '%s' (%s)", spec, host, gai_strerror(e));
-        return HTTPVIEW_ERR_ADDR;
+        return valar_fail(msg, msglen, VALAR_ERR_ADDR, "--http %s: unknown address '%s' (%s)", spec,
+                          host, gai_strerror(e));
     }
     for (struct addrinfo *a = res; a; a = a->ai_next)
         if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
@@ -132,8 +132,8 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     }
     freeaddrinfo(res);
     if (!pick) {
-        snprintf(msg, msglen, "--http %s: '%s' has no IPv4 or IPv6 address", spec, host);
-        return HTTPVIEW_ERR_ADDR;
+        return valar_fail(msg, msglen, VALAR_ERR_ADDR,
+                          "--http %s: '%s' has no IPv4 or IPv6 address", spec, host);
     }
     return 0;
 bad:
@@ -141,7 +141,7 @@ bad:
              "--http '%s': expected [ADDR:]PORT, PORT 0..65535 (0: any free port), e.g. 8080, "
              "0.0.0.0:8080 or [::1]:8080",
              spec);
-    return HTTPVIEW_ERR_ADDR;
+    return VALAR_ERR_ADDR;
 }
 
 int httpview_check_listen(const char *spec, char *msg, size_t msglen)
@@ -195,7 +195,7 @@ static int open_socket(httpview *h, char *msg, size_t msglen)
         snprintf(msg, msglen, "--http %s: cannot listen: %s", h->cfg.listen, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return HTTPVIEW_ERR_BIND;
+        return VALAR_ERR_BIND;
     }
     sl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &sl);
@@ -247,6 +247,7 @@ static enum MHD_Result reply_json(struct MHD_Connection *c, char *json, size_t l
     return ret;
 }
 
+/* GET /now, on the connection's MHD thread (as every handler below). */
 static enum MHD_Result get_now(httpview *h, struct MHD_Connection *c)
 {
     entry e = {0};
@@ -280,6 +281,7 @@ static uint64_t first_since(const httpview *h, double since)
     return first;
 }
 
+/* GET /history (a connection's MHD thread). */
 static enum MHD_Result get_history(httpview *h, struct MHD_Connection *c)
 {
     const char *arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seconds");
@@ -387,6 +389,7 @@ static void sse_free(void *cls)
     free(v);
 }
 
+/* GET /events (a connection's MHD thread). */
 static enum MHD_Result get_events(httpview *h, struct MHD_Connection *c)
 {
     /* Resume after SEQ: Last-Event-ID (EventSource sends it when it
@@ -470,6 +473,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 /* --- life cycle ---------------------------------------------------------- */
 
+/* libmicrohttpd's messages (--verbose), from any of its threads. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     httpview *h = cls;
@@ -530,10 +534,8 @@ int httpview_create(const httpview_config *c, httpview **out, char *msg, size_t 
 {
     *out = NULL;
     httpview *h = calloc(1, sizeof *h);
-    if (!h) {
-        snprintf(msg, msglen, "out of memory");
-        return HTTPVIEW_ERR_NOMEM;
-    }
+    if (!h)
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     h->cfg = *c;
     if (h->cfg.max_viewers <= 0)
         h->cfg.max_viewers = DEF_VIEWERS;
@@ -554,7 +556,7 @@ int httpview_create(const httpview_config *c, httpview **out, char *msg, size_t 
     if (!h->ring || !h->page || make_meta(h)) {
         snprintf(msg, msglen, "out of memory");
         httpview_destroy(h);
-        return HTTPVIEW_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     int fd = open_socket(h, msg, msglen);
     if (fd < 0) {
@@ -577,7 +579,7 @@ int httpview_create(const httpview_config *c, httpview **out, char *msg, size_t 
         snprintf(msg, msglen, "--http %s: cannot start the web server (libmicrohttpd)",
                  h->cfg.listen);
         httpview_destroy(h);
-        return HTTPVIEW_ERR_START;
+        return VALAR_ERR_HTTP;
     }
     *out = h;
     return 0;

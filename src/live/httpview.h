@@ -26,13 +26,6 @@
 
 #include "analyzer.h"
 
-enum {
-    HTTPVIEW_ERR_NOMEM = -110,
-    HTTPVIEW_ERR_ADDR = -111, /* --http value not [ADDR:]PORT */
-    HTTPVIEW_ERR_BIND = -112, /* cannot listen there */
-    HTTPVIEW_ERR_START = -113,
-};
-
 typedef struct {
     const char *listen;      /* "[ADDR:]PORT"; ADDR default 127.0.0.1; PORT 0: any free */
     const char *model;       /* shown on the page (file name) */
@@ -55,11 +48,14 @@ typedef struct {
 
 typedef struct httpview httpview;
 
-/* Check a --http value without binding: 0, or HTTPVIEW_ERR_ADDR and msg. */
+/* Check a --http value without binding: 0, or VALAR_ERR_ADDR and msg. */
 int httpview_check_listen(const char *spec, char *msg, size_t msglen);
 
 /* Binds and starts serving. Create it after blocking signals: its threads
- * inherit the mask. */
+ * inherit the mask. 0, or VALAR_ERR_ADDR (c->listen is not [ADDR:]PORT),
+ * VALAR_ERR_BIND (cannot listen there), VALAR_ERR_HTTP (libmicrohttpd would
+ * not start), VALAR_ERR_NOMEM; msg says which, *out is NULL and nothing
+ * listens on failure. Main thread. */
 int httpview_create(const httpview_config *c, httpview **out, char *msg, size_t msglen);
 /* Stops serving (open event streams end) and frees everything. */
 void httpview_destroy(httpview *h);

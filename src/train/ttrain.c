@@ -1,6 +1,6 @@
 #include "ttrain.h"
 #include "teval.h"
-#include "tfile.h"
+#include "atomicfile.h"
 #include "tpool.h"
 
 #include <math.h>
@@ -211,8 +211,8 @@ typedef struct {
 static int save_state(const char *path, const tnet *n, const tadam *a, const tprogress *pr,
                       const double *ema, char *msg, size_t msglen)
 {
-    tfile tf;
-    if (tfile_open(&tf, path, "resume state", msg, msglen))
+    atomicfile tf;
+    if (atomicfile_open(&tf, path, "resume state", msg, msglen))
         return -1;
     FILE *f = tf.f;
     int dims[7] = {n->d.kind, n->d.joint, n->d.M, n->d.C, n->d.D, n->d.H, n->d.K};
@@ -227,7 +227,7 @@ static int save_state(const char *path, const tnet *n, const tadam *a, const tpr
              fwrite(n->in_mean, sizeof(double), M, f) == M &&
              fwrite(n->in_std, sizeof(double), M, f) == M &&
              (!ema || fwrite(ema, sizeof(double), np, f) == np);
-    return tfile_commit(&tf, ok, msg, msglen);
+    return atomicfile_commit(&tf, ok, msg, msglen);
 }
 
 /* ema (or NULL) gets the saved average of the weights, or the weights

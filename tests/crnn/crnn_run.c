@@ -77,7 +77,7 @@ int main(int argc, char **argv)
         }
         err = crnn_run_sequence(net, x, T[s], y);
         if (err) {
-            fprintf(stderr, "crnn_run: crnn_run_sequence(T=%d): %s\n", T[s], crnn_strerror(err));
+            fprintf(stderr, "crnn_run: crnn_run_sequence(T=%d): %s\n", T[s], valar_strerror(err));
             return 1;
         }
         fwrite(y, sizeof *y, 2 * (size_t)T[s], out);
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
             for (int t = 0; t < T[s]; t++) {
                 err = crnn_step(net, x + (size_t)t * M, y + 2 * t);
                 if (err) {
-                    fprintf(stderr, "crnn_run: crnn_step: %s\n", crnn_strerror(err));
+                    fprintf(stderr, "crnn_run: crnn_step: %s\n", valar_strerror(err));
                     return 1;
                 }
             }

@@ -68,7 +68,7 @@ static void make_signal(float *l, float *r, size_t n, double rate)
         double t = i / rate;
         int q = (int)(t * 4);
         double f = 110.0 * pow(2.0, ((q * 5) % 36) / 12.0), amp = 0.05 + 0.1 * ((q * 7) % 5);
-        double noise = 0.1 * ((q * 3) % 4) * rng_uniform(&s);
+        double noise = 0.1 * ((q * 3) % 4) * test_uniform(&s);
         l[i] = (float)(amp * sin(2 * M_PI * f * t) + noise);
         r[i] = (float)(0.7 * amp * sin(2 * M_PI * f * t + 1.0) + noise);
     }
