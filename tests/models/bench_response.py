@@ -14,7 +14,8 @@ sample has arrived). Pairs whose means lie less than 0.1 apart are left out
 follow), and pairs whose output never passes the midpoint within B are
 counted.
 
-usage: bench_response.py VALAR DATA_4Q WORK_DIR [PAIRS_PER_TRANSITION]
+usage: bench_response.py VALAR DATA_4Q WORK_DIR [PAIRS_PER_TRANSITION [MODEL]]
+(MODEL: a streaming weight file instead of the shipped one)
 """
 import csv
 import io
@@ -27,11 +28,12 @@ import numpy as np
 
 VALAR, DATA, WORK = sys.argv[1:4]
 PER = int(sys.argv[4]) if len(sys.argv) > 4 else 8
+MODEL = ["-m", sys.argv[5]] if len(sys.argv) > 5 else ["-s"]
 RATE = 44100
 
 
 def analyze(path):
-    out = subprocess.run([VALAR, "analyze", "-q", "-s", path], capture_output=True, text=True,
+    out = subprocess.run([VALAR, "analyze", "-q", *MODEL, path], capture_output=True, text=True,
                          check=True).stdout
     rows = list(csv.reader(io.StringIO(out)))[1:]
     return np.array([[float(x) for x in r] for r in rows])  # time, arousal, valence
