@@ -66,6 +66,12 @@ BENCHMARKS = [
      "`-j 2`, against only decoding the same files; then the CPU time per "
      "hour of audio split into decoding, resampling, features and the "
      "network, per format. What it means: [analyze.md](analyze.md#speed)."),
+    ("models-response", "how fast the streaming model follows a change of mood",
+     "`bench_response.py`: pairs of 4Q test clips from different quadrants "
+     "played one after the other through the shipped streaming model, as "
+     "`valar listen` steps it: the time from the switch until the output has "
+     "moved half-way from the first clip's mean to the second's, per kind of "
+     "transition. Needs the 4Q data (`../shared/data/4q`)."),
     ("train-epoch", "training epoch time",
      "`bench_train`: seconds per epoch of `valar-train` on a DEAM-sized "
      "feature set (431 songs of 45 s, 64 mels, batch 32, seq-len 10, "

@@ -64,6 +64,8 @@ static void usage(FILE *f)
         "  --aug-tilt DB       augmentation: random spectral tilt, +-DB/2 at the band edges\n"
         "  --aug-shift N       augmentation: frames moved by up to +-N mel bands (pitch)\n"
         "  --crop              augmentation: offline windows moved by up to +-seq-len/2\n"
+        "  --carry-state       streaming: a lane's next song starts from the state the last\n"
+        "                      left (as live input does when the music changes), not zero\n"
         "  --dropout X         dropout on conv and GRU input (default 0.75)\n"
         "  --dropout-conv X, --dropout-gru X\n"
         "  --l1 X, --l2 X      ElasticNet on conv weights (default 0.1, 0.001)\n"
@@ -133,6 +135,7 @@ static int parse(int argc, char **argv, opts *o)
         {"aug-tilt", 0, OPT_DOUBLE, .dst = &t->aug_tilt_db, .lo = 0, .hi = 40},
         {"aug-shift", 0, OPT_INT, .dst = &t->aug_shift, .lo = 0, .hi = 64},
         {"crop", 0, OPT_FLAG, .dst = &t->crop},
+        {"carry-state", 0, OPT_FLAG, .dst = &t->carry_state},
         {"dropout", 0, OPT_DOUBLE, .dst = &t->reg.drop_conv, .dst2 = &t->reg.drop_gru, .lo = 0,
          .hi = 0.99},
         {"dropout-conv", 0, OPT_DOUBLE, .dst = &t->reg.drop_conv, .lo = 0, .hi = 0.99},

@@ -413,12 +413,16 @@ static int epoch_offline(trun *r, uint64_t eseed)
     return 0;
 }
 
-/* Lane l starts song (-1: none) from a zero state, with its augmentation. */
-static void lane_start(trun *r, tlane *ln, int l, int song, uint64_t eseed)
+/* Lane l starts song (-1: none) with its augmentation, from a zero state
+ * when it is the lane's first song of the epoch (or without --carry-state). */
+static void lane_start(trun *r, tlane *ln, int l, int song, uint64_t eseed, int first)
 {
     ln->song = song;
     ln->pos = 0;
-    memset(ln->h, 0, sizeof ln->h);
+    /* --carry-state: the next song starts from the state the last one left,
+     * as a live stream does when the music changes */
+    if (first || !r->o->carry_state)
+        memset(ln->h, 0, sizeof ln->h);
     ln->aug = song < 0 ? NULL
                        : aug_draw(r->o, r->net->d.M, trng_mix(eseed ^ 0xA5A5u, (uint64_t)song),
                                   &r->aug[l], r->add[l]);
@@ -436,7 +440,7 @@ static int epoch_streaming(trun *r, uint64_t eseed)
         order[i] = i;
     shuffle(order, set->n, eseed);
     for (int l = 0; l < B; l++)
-        lane_start(r, &lanes[l], l, next < set->n ? order[next++] : -1, eseed);
+        lane_start(r, &lanes[l], l, next < set->n ? order[next++] : -1, eseed, 1);
     for (;;) {
         int N = 0;
         for (int l = 0; l < B; l++) {
@@ -465,7 +469,7 @@ static int epoch_streaming(trun *r, uint64_t eseed)
                        sizeof(double) * (size_t)H);
             ln->pos += s->L;
             while (ln->song >= 0 && ln->pos >= set->songs[ln->song].T)
-                lane_start(r, ln, l, next < set->n ? order[next++] : -1, eseed);
+                lane_start(r, ln, l, next < set->n ? order[next++] : -1, eseed, 0);
         }
         if (stop)
             return 1;

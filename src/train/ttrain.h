@@ -52,6 +52,7 @@ typedef struct {
     double aug_tilt_db; /* random spectral tilt, +-aug_tilt_db/2 at the band edges */
     int aug_shift;      /* random shift by up to +-aug_shift mel bands (pitch) */
     int crop;           /* offline: windows moved by up to +-seq_len/2 */
+    int carry_state;    /* streaming: a lane's next song starts from the last one's state */
     double time_limit; /* seconds, 0 = none */
     const char *out;   /* best-on-validation weights */
     const char *last;  /* last-epoch weights (NULL: none) */

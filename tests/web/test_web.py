@@ -69,6 +69,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from jacktest import Jack, OscReceiver, Procs, cn, finish, jplay, wait_until  # noqa: E402
+from safetensors import read_safetensors  # noqa: E402
 
 CHECK, VALAR, JPLAY, JCTL, HTTPFEED, ALLOC_SO, WORK = sys.argv[1:8]
 PLAYER = cn("jplay")  # our JACK clients' names
@@ -121,6 +122,17 @@ def make_file(name, seconds, channels, seed):
     path = os.path.join(WORK, name)
     write_wav(path, np.stack(chans, axis=1))
     return path
+
+
+def default_model(kind):
+    """The weight file valar uses by default (src/modelpath.c, with
+    $VALAR_MODEL_DIR set, as the tests run): the trained valar-KIND when it
+    exists, else the placeholder; and whether it is a placeholder."""
+    d = os.environ["VALAR_MODEL_DIR"]
+    for name in (f"valar-{kind}.safetensors", f"placeholder-{kind}.safetensors"):
+        if os.path.exists(os.path.join(d, name)):
+            return name, read_safetensors(os.path.join(d, name))[1].get("placeholder") == "true"
+    raise RuntimeError(f"no {kind} model in {d}")
 
 
 def analyze(path, *args):
@@ -665,8 +677,10 @@ def check_browser():
         check(wait_until(lambda: d.execute_script("return valar.state") == "waiting", 20),
               "the page loads and connects: waiting for the first result")
         st = page_state(d)
-        check(st["model"] == "placeholder-streaming.safetensors" and st["placeholder"] and st["banner"],
-              f"it names the model ({st['model']}) and shows the placeholder warning")
+        name, ph = default_model("streaming")
+        check(st["model"] == name and st["placeholder"] == ph and st["banner"] == ph,
+              f"it names the model ({st['model']}) and shows the placeholder warning "
+              f"exactly when the model is one ({ph})")
         pl = jplay(procs, jack, JPLAY, wav, PLAYER)
         check(wait_until(lambda: len(page_state(d)["results"]) >= n, 90),
               f"the page received the {n} results of the file")
@@ -939,8 +953,18 @@ def check_plot():
         return
     check(root.tag == "{http://www.w3.org/2000/svg}svg", "an XML document with an <svg> root")
     texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
-    check(any("placeholder-offline.safetensors" in t and "placeholder" in t[30:] for t in texts),
-          "names the model and warns it is a placeholder")
+    name, ph = default_model("offline")
+    check(any(name in t for t in texts) and
+          any("placeholder" in t.replace(name, "") for t in texts) == ph,
+          f"names the model ({name}), with a placeholder warning exactly when it is one ({ph})")
+    ph_model = os.path.join(os.environ["VALAR_MODEL_DIR"], "placeholder-offline.safetensors")
+    svg2 = os.path.join(WORK, "plot-placeholder.svg")
+    r = subprocess.run([VALAR, "analyze", "-q", "-m", ph_model, "--plot", svg2, a],
+                       capture_output=True, text=True, timeout=120)
+    t2 = ["".join(t.itertext()) for t in ET.parse(svg2).getroot().iter(
+        "{http://www.w3.org/2000/svg}text")] if r.returncode == 0 else []
+    check(any("placeholder-offline.safetensors" in t and "placeholder" in t[30:] for t in t2),
+          "with the placeholder model: names it and warns")
     panels = root.findall("s:g[@class='file']", ns)
     check(len(panels) == 3, f"one panel per file ({len(panels)})")
     for i, (path, g) in enumerate(zip(files, panels)):
