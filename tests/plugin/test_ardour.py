@@ -242,35 +242,51 @@ def cc_range(x, tol, top):
 
 
 def check_cc(events, ref, tol, channel, ccs, fine14, what):
-    """The control changes of one plugin on the MIDI track: one group per
-    segment, in order, at its end + up to MAX_LAG, values those of ref."""
-    per = 4 if fine14 else 2
+    """The control changes of one plugin on the MIDI track: per segment, at
+    its end + up to MAX_LAG, the values of ref. The plugin sends every
+    controller every segment, but a MIDI track does not record a controller
+    value equal to the last one it recorded, so a segment's group holds the
+    controllers whose value changed, and a segment whose values all repeat
+    leaves nothing: the values are checked as the state the track holds."""
     ctls = [ccs[0], ccs[0] + 32, ccs[1], ccs[1] + 32] if fine14 else list(ccs)
     mine = [e for e in events if e[1] == 0xB0 | (channel - 1)]
-    groups = [mine[i:i + per] for i in range(0, len(mine), per)]
-    # Ardour stores simultaneous CCs ordered by controller (14-bit: both
-    # MSBs, then both LSBs), which receivers read the same way.
-    shape = [g for g in groups if sorted(e[2] for e in g) != sorted(ctls) or
-             g[-1][0] - g[0][0] > 1e-3]
-    check(len(mine) % per == 0 and len(ref) - 1 <= len(groups) <= len(ref) and not shape,
+    groups = []  # events within 1 ms of each other
+    for e in mine:
+        if groups and e[0] - groups[-1][0][0] <= 1e-3:
+            groups[-1].append(e)
+        else:
+            groups.append([e])
+    shape = [g for g in groups if len({e[2] for e in g}) != len(g) or
+             not {e[2] for e in g} <= set(ctls)]
+    seg = {}  # segment index -> group
+    late = []
+    for g in groups:
+        k = int(g[0][0] / 0.5) - 1
+        if k < 0 or k in seg or not 0 <= g[0][0] - (k + 1) * 0.5 < MAX_LAG:
+            late.append(round(g[0][0], 3))
+        else:
+            seg[k] = g
+    first = seg.get(0, [])
+    check(not shape and {e[2] for e in first} == set(ctls) and len(seg) > len(ref) // 2,
           f"{what}: {len(groups)} groups of CC {ctls} on channel {channel} for {len(ref)} "
-          f"segments ({len(events) - len(mine)} other events; malformed: {shape[:1]})")
-    if shape or not groups:
+          f"segments, the first with every controller ({len(events) - len(mine)} other events; "
+          f"malformed: "
+          f"{shape[:1]})")
+    if shape or not first:
         return
     top = 16383 if fine14 else 127
-    late, off = [], []
-    for k, g in enumerate(groups[:len(ref)]):
-        if not 0 <= g[0][0] - (k + 1) * 0.5 < MAX_LAG:
-            late.append((k, round(g[0][0], 3)))
-        val = {e[2]: e[3] for e in g}
-        got = [val[c] * 128 + val[c + 32] if fine14 else val[c] for c in ccs]
+    state, off = {}, []
+    for k in range(len(ref)):
+        state.update({e[2]: e[3] for e in seg.get(k, [])})
+        got = [state.get(c, -1) * 128 + state.get(c + 32, 0) if fine14 else state.get(c, -1)
+               for c in ccs]
         if got[0] not in cc_range(ref[k][0], tol, top) or got[1] not in cc_range(ref[k][1], tol,
                                                                                top):
             off.append((k, got, ref[k]))
-    check(groups and not late, f"{what}: each group is recorded 0..{MAX_LAG * 1e3:.0f} ms after "
-                               f"its segment's end ({late[:3]} off)")
-    check(groups and not off, f"{what}: values round((x + 1) / 2 * {top}) of `valar analyze "
-                              f"--streaming` (tolerance {tol:g}; {off[:2]} off)")
+    check(not late, f"{what}: each group is recorded 0..{MAX_LAG * 1e3:.0f} ms after its "
+                    f"segment's end ({late[:3]} off)")
+    check(not off, f"{what}: the recorded values are round((x + 1) / 2 * {top}) of `valar analyze "
+                   f"--streaming` (tolerance {tol:g}; {off[:2]} off)")
     check(len({tuple(e[2:]) for e in mine}) > 4, f"{what}: the values vary")
 
 
