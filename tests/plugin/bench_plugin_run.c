@@ -196,16 +196,15 @@ static void run_stream(host *h, double rate, size_t period, const float *l, cons
 }
 
 /* The model the bundle's instances will load. */
-static weights *install_model(const model_spec *sp, const char *bundle)
+/* w as the bundle's default model. */
+static void install_model(const weights *w, const char *bundle)
 {
-    weights *w = build_model(sp);
     char path[4200], msg[256];
     snprintf(path, sizeof path, "%s/valar-streaming.safetensors", bundle);
     if (!w || weights_save(w, path, msg, sizeof msg)) {
         fprintf(stderr, "bench_plugin_run: cannot write %s: %s\n", path, msg);
         exit(1);
     }
-    return w;
 }
 
 /* The network's share of a step block: crnn_step alone (CPU time), warm and
@@ -237,12 +236,20 @@ static void crnn_share(const weights *w, int M, int n)
     crnn_destroy(net);
 }
 
-static void bench_model(host *h, const char *label, const model_spec *sp, const char *bundle,
-                        double seconds)
+/* w: the model (the bench owns it), label: what it is. */
+static void bench_model(host *h, const char *label, weights *w, const char *bundle, double seconds)
 {
-    weights *w = install_model(sp, bundle);
-    printf("\n%s: M=%d C=%d D=%d H=%d K=%d\n", label, sp->M, sp->C, sp->D, sp->H, sp->K);
-    crnn_share(w, sp->M, 50);
+    crnn *net = NULL;
+    char msg[256];
+    if (!w || crnn_create(w, &net, msg, sizeof msg)) {
+        fprintf(stderr, "bench_plugin_run: %s: %s\n", label, w ? msg : "no model");
+        exit(1);
+    }
+    int M = crnn_n_mels(net);
+    printf("\n%s: M=%d, %ld parameters\n", label, M, crnn_n_params(net));
+    crnn_destroy(net);
+    install_model(w, bundle);
+    crnn_share(w, M, 50);
     printf("  %6s %6s %7s | %8s %8s %8s %8s | %5s %8s %8s %8s | %6s\n", "rate", "period",
            "budget", "p50", "p99.9", "max", "max cpu", "steps", "step med", "step max",
            "cold max", "worst");
@@ -340,7 +347,9 @@ int main(int argc, char **argv)
         sp[i].C = sp[i].D = sp[i].H = sizes[i].C;
         sp[i].K = sizes[i].K;
     }
-    weights_destroy(install_model(&sp[0], dir));
+    weights *first = build_model(&sp[0]);
+    install_model(first, dir);
+    weights_destroy(first);
 
     host h;
     h.world = lilv_world_new();
@@ -362,8 +371,15 @@ int main(int argc, char **argv)
     bench_print_load("start");
     printf("times in us per run(); p50/p99.9/max by the wall clock, the rest by the thread's "
            "CPU clock; worst = the larger of max cpu and cold max, in %% of the period\n");
+    /* the model the build's bundle ships (a trained one when models/ has it) */
+    char shipped[4200], msg[256];
+    weights *sw = NULL;
+    snprintf(shipped, sizeof shipped, "%s/valar-streaming.safetensors", argv[1]);
+    if (access(shipped, R_OK) == 0 && weights_load(shipped, &sw, msg, sizeof msg) == 0)
+        bench_model(&h, "the shipped streaming model (valar-streaming.safetensors)", sw, dir,
+                    seconds);
     for (int i = 0; i < 3; i++)
-        bench_model(&h, sizes[i].label, &sp[i], dir, seconds);
+        bench_model(&h, sizes[i].label, build_model(&sp[i]), dir, seconds);
     bench_print_load("end");
     close_instance(&keeper);
     lilv_node_free(pu);
