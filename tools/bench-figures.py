@@ -50,8 +50,8 @@ BENCHMARKS = [
      "result is ready). Why valar keeps the step in run(): "
      "[design.md](design.md#the-lv2-plugin)."),
     ("plugin-run", "the real plugin's worst run()",
-     "`bench_plugin_run`: the real `valar.lv2` loaded with lilv, with "
-     "models of several widths, every `run()` of 60 s of stereo audio timed "
+     "`bench_plugin_run`: the real `valar.lv2` loaded with lilv, with the "
+     "shipped streaming model and models of several widths, every `run()` of 60 s of stereo audio timed "
      "(thread CPU time and wall clock) per rate and period; step blocks with "
      "warm caches and with all caches evicted first, and `crnn_step` alone."),
     ("listen-cost", "valar listen on a JACK server",
