@@ -3,8 +3,8 @@
  *
  * Analysis runs inside run(): the feature work is spread over the blocks
  * (resampling, one FFT per 20 ms hop) and the step once per 500 ms (one CRNN
- * step, 8-unit GRUs) measured 13-28 us, a few percent of even a 32-frame
- * block (README.md, section LV2 plugin; tests/plugin/bench_plugin.c); analyzer_push never
+ * step) costs a few percent of even a 32-frame block (the figures:
+ * bench_plugin_run's output in docs/figures.md); analyzer_push never
  * allocates, locks or does I/O. Only model loading, which reads a file and
  * allocates, goes through the worker:
  *
@@ -18,6 +18,23 @@
  * The model path is saved with the state extension. Hosts without urid:map
  * (lv2apply) get the default model and no parameter.
  *
+ * Restarts: the analysis starts again (features, GRU state, time, outputs
+ * back to 0) where the host's transport starts rolling or jumps (a
+ * time:Position on the control port; follow_transport) and on a rising edge
+ * of the reset control, so that in a DAW the values are those of `valar
+ * analyze --streaming` on the audio from the start position. Resetting an
+ * analyzer is not real-time safe (libsoxr reallocates), so each model comes
+ * as two analyzers: run() swaps in the clean spare at the exact frame and
+ * the worker resets the used one, which comes back as the next spare:
+ *
+ *   run():          restart: swap an <-> spare, schedule RESET of the old
+ *   work():         RESET: analyzer_reset -> respond RESET_DONE
+ *   work_response() RESET_DONE: it becomes the spare (or is freed if the
+ *                   model changed meanwhile)
+ *
+ * A restart that finds no spare (two within one worker round trip) happens
+ * at the start of the first run() after the spare is back.
+ *
  * MIDI out: every result is also sent as control changes (midicc.h, the
  * same bytes `valar listen` sends on JACK MIDI), so DAWs that record MIDI
  * but cannot record plugin output ports get the curve onto the timeline.
@@ -25,6 +42,7 @@
  * pieces and a result is stamped with the last frame of the piece in which
  * its segment completed (at most PUSH_FRAMES - 1 frames late). */
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -43,6 +61,7 @@
 #include <lv2/midi/midi.h>
 #include <lv2/patch/patch.h>
 #include <lv2/state/state.h>
+#include <lv2/time/time.h>
 #include <lv2/urid/urid.h>
 #include <lv2/worker/worker.h>
 
@@ -53,6 +72,7 @@
 #include "analyzer.h"
 #include "midicc.h"
 #include "mix.h"
+#include "model.h"
 #include "modelpath.h"
 #include "rtcheck.h"
 #include "weights.h"
@@ -67,9 +87,13 @@
 #define MODEL_PATH_MAX 4096
 
 /* Port indices. The mono variant has one audio port each way, so every
- * index after the audio ports is shifted down by two. The MIDI ports came
- * later (lv2:minorVersion 2) and go last, so the older ports keep their
- * indices. */
+ * index after the audio ports is shifted down by two. midi_out comes before
+ * notify: Ardour (7.x and its master) hands a plugin's atom-sequence outputs
+ * to its MIDI buffers in index order after run(), counting every sequence
+ * output, but connects before run() only the MIDI ones; with notify first,
+ * notify landed in the track's MIDI and midi_out nowhere (lv2:minorVersion
+ * 4; hosts refer to ports by symbol, so saved sessions keep working). Ports
+ * added later go last and are lv2:connectionOptional. */
 enum {
     P_IN_L,
     P_IN_R,
@@ -78,35 +102,51 @@ enum {
     P_AROUSAL,
     P_VALENCE,
     P_CONTROL,
-    P_NOTIFY,
     P_MIDI_OUT,
+    P_NOTIFY,
     P_MIDI_CHANNEL,
     P_CC_AROUSAL,
     P_CC_VALENCE,
     P_CC_14BIT,
+    P_FOLLOW,
+    P_RESET,
     P_COUNT
 };
+
+/* A time:Position whose frame is further than this from where the timeline
+ * should be is a jump (hosts round varispeed positions to whole frames). */
+#define JUMP_FRAMES 2.0
 
 /* One MIDI event in a sequence: header, 3 bytes padded to 8. */
 #define MIDI_EVENT_BYTES (sizeof(LV2_Atom_Event) + 8)
 
-enum { MSG_LOAD = 1, MSG_FREE, MSG_LOADED };
+enum { MSG_LOAD = 1, MSG_FREE, MSG_LOADED, MSG_RESET, MSG_RESET_DONE };
 
 typedef struct {
     uint32_t type;
     uint32_t len; /* path bytes that follow, including the NUL */
 } msg_load;
 
+/* FREE, RESET and RESET_DONE of one analyzer. */
 typedef struct {
     uint32_t type;
+    uint32_t gen; /* the model generation it belongs to */
     analyzer *an;
-} msg_free;
+} msg_an;
 
 typedef struct {
     uint32_t type;
     uint32_t len; /* path bytes that follow, including the NUL */
-    analyzer *an;
+    analyzer *an, *spare;
 } msg_loaded;
+
+/* The host's transport as told by time:Position: the timeline frame at the
+ * current input frame and the speed. */
+typedef struct {
+    bool known;
+    double speed; /* 0: stopped */
+    double frame; /* NAN: unknown */
+} transport;
 
 typedef struct {
     LV2_URID atom_Path;
@@ -119,6 +159,10 @@ typedef struct {
     LV2_URID patch_value;
     LV2_URID valar_model;
     LV2_URID midi_MidiEvent;
+    LV2_URID time_Position;
+    LV2_URID time_frame;
+    LV2_URID time_speed;
+    LV2_URID atom_Int, atom_Long, atom_Float, atom_Double;
 } uris;
 
 typedef struct {
@@ -131,6 +175,7 @@ typedef struct {
     LV2_Atom_Sequence *notify;
     LV2_Atom_Sequence *midi_out;
     const float *midi_channel_port, *cc_arousal_port, *cc_valence_port, *cc_14bit_port;
+    const float *follow_port, *reset_port;
 
     LV2_URID_Map *map; /* NULL: no parameter, no state */
     LV2_Worker_Schedule *schedule;
@@ -145,9 +190,16 @@ typedef struct {
     uris u;
 
     double rate;
-    analyzer *an;
-    /* Old analyzers the worker queue had no room for; run() retries. */
-    analyzer *garbage[4];
+    analyzer *an;         /* the running analysis */
+    analyzer *spare;      /* same model, clean: swapped in by a restart; NULL
+                           * while the worker resets the last one */
+    uint32_t gen;         /* model generation, so a late spare of an old model
+                           * is freed rather than used */
+    bool restart_pending; /* a restart found no spare yet */
+    transport tr;
+    bool reset_prev; /* the reset control in the last run() */
+    /* FREE/RESET jobs the worker queue had no room for; run() retries. */
+    msg_an backlog[4];
     float mix[PUSH_FRAMES];
     float arousal, valence;
     bool notify_model; /* send patch:Set of the model on the next run() */
@@ -175,9 +227,43 @@ static void set_path(valar_plugin *p, const char *path)
     atomic_store(&p->path_idx, next);
 }
 
+/* The audio thread (write_notify) or the host's save() thread. */
 static const char *cur_path(valar_plugin *p)
 {
     return p->path[atomic_load(&p->path_idx)];
+}
+
+/* Instantiation or activate(). */
+static void transport_init(transport *t)
+{
+    t->known = false;
+    t->speed = 0.0;
+    t->frame = NAN;
+}
+
+/* Audio thread: n input frames have passed. */
+static void transport_advance(transport *t, uint32_t n)
+{
+    t->frame += t->speed * n; /* NAN stays NAN */
+}
+
+/* Audio thread: a time:Position at the current input frame (speed, frame:
+ * NAN when the host left them out). True if the analysis should restart
+ * here: the transport started rolling, or jumped (locate, loop) while
+ * rolling. Positions that continue the timeline (tempo changes, a new
+ * speed) and stops do not restart. */
+static bool transport_update(transport *t, double speed, double frame)
+{
+    bool was_rolling = t->known && t->speed != 0.0;
+    double expected = t->frame;
+    t->known = true;
+    if (!isnan(speed))
+        t->speed = speed;
+    if (!isnan(frame))
+        t->frame = frame;
+    if (t->speed == 0.0)
+        return false;
+    return !was_rolling || fabs(frame - expected) > JUMP_FRAMES; /* false if either is NAN */
 }
 
 /* melspec serialises our own FFTW planning (hosts run one worker thread per
@@ -192,24 +278,30 @@ static void fftw_init(void)
 #endif
 }
 
-/* Not real-time: reads a file and allocates. Logs what went wrong. */
-static analyzer *load_model(valar_plugin *p, const char *path)
+/* Worker thread, or instantiate()/restore() (not real-time: reads a file
+ * and allocates). The running analyzer and its spare for restarts; false
+ * (logged) if the model cannot be used. */
+static bool load_model(valar_plugin *p, const char *path, analyzer **an, analyzer **spare)
 {
     char msg[1024];
     weights *w;
-    int err = weights_load(path, &w, msg, sizeof msg);
+    *an = *spare = NULL;
+    int err = model_load(path, 1, &w, msg, sizeof msg);
     if (err) {
-        lv2_log_error(&p->logger, "valar: cannot load model: %s\n", msg);
-        return NULL;
+        lv2_log_error(&p->logger, "valar: cannot use model: %s\n", msg);
+        return false;
     }
-    analyzer *an;
-    err = analyzer_create(w, p->rate, &an, msg, sizeof msg);
+    err = analyzer_create(w, p->rate, an, msg, sizeof msg);
+    if (!err)
+        err = analyzer_create(w, p->rate, spare, msg, sizeof msg);
     weights_destroy(w);
     if (err) {
         lv2_log_error(&p->logger, "valar: cannot use model %s: %s\n", path, msg);
-        return NULL;
+        analyzer_destroy(*an);
+        *an = NULL;
+        return false;
     }
-    return an;
+    return true;
 }
 
 /* The bundle's weights (a trained model wins over the placeholder), else
@@ -249,10 +341,18 @@ static void map_uris(valar_plugin *p)
     p->u.patch_value = m->map(m->handle, LV2_PATCH__value);
     p->u.valar_model = m->map(m->handle, VALAR_MODEL_URI);
     p->u.midi_MidiEvent = m->map(m->handle, LV2_MIDI__MidiEvent);
+    p->u.time_Position = m->map(m->handle, LV2_TIME__Position);
+    p->u.time_frame = m->map(m->handle, LV2_TIME__frame);
+    p->u.time_speed = m->map(m->handle, LV2_TIME__speed);
+    p->u.atom_Int = m->map(m->handle, LV2_ATOM__Int);
+    p->u.atom_Long = m->map(m->handle, LV2_ATOM__Long);
+    p->u.atom_Float = m->map(m->handle, LV2_ATOM__Float);
+    p->u.atom_Double = m->map(m->handle, LV2_ATOM__Double);
     lv2_atom_forge_init(&p->forge, m);
     lv2_atom_forge_init(&p->midi_forge, m);
 }
 
+/* Instantiation class (not concurrent with anything of this instance). */
 static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *bundle,
                               const LV2_Feature *const *features)
 {
@@ -276,15 +376,16 @@ static LV2_Handle instantiate(const LV2_Descriptor *d, double rate, const char *
         free(p);
         return NULL;
     }
-    p->an = load_model(p, p->default_path);
-    if (!p->an) {
+    if (!load_model(p, p->default_path, &p->an, &p->spare)) {
         free(p);
         return NULL;
     }
     set_path(p, p->default_path);
+    transport_init(&p->tr);
     return p;
 }
 
+/* Audio class: the audio thread, or between runs. */
 static void connect_port(LV2_Handle h, uint32_t port, void *data)
 {
     valar_plugin *p = h;
@@ -328,20 +429,30 @@ static void connect_port(LV2_Handle h, uint32_t port, void *data)
     case P_CC_14BIT:
         p->cc_14bit_port = data;
         break;
+    case P_FOLLOW:
+        p->follow_port = data;
+        break;
+    case P_RESET:
+        p->reset_port = data;
+        break;
     default:
         break;
     }
 }
 
+/* Instantiation class, before the first run(). */
 static void activate(LV2_Handle h)
 {
     valar_plugin *p = h;
     analyzer_reset(p->an);
     p->arousal = p->valence = 0.0f;
     p->notify_model = true;
+    p->restart_pending = false;
+    transport_init(&p->tr);
 }
 
-/* A control input as an integer in lo..hi; unconnected or NaN: def. */
+/* Audio thread: a control input as an integer in lo..hi; unconnected or
+ * NaN: def. */
 static int int_port(const float *port, int lo, int hi, int def)
 {
     if (!port || !(*port == *port))
@@ -350,7 +461,7 @@ static int int_port(const float *port, int lo, int hi, int def)
     return x <= (float)lo ? lo : x >= (float)hi ? hi : (int)(x + 0.5f);
 }
 
-/* The MIDI settings for this block. An invalid combination (both values
+/* Audio thread: the MIDI settings for this block. An invalid combination (both values
  * on one controller, or a 14-bit pair above CC 31) sends nothing rather
  * than something the user did not ask for. */
 static void read_cc_config(valar_plugin *p)
@@ -364,7 +475,7 @@ static void read_cc_config(valar_plugin *p)
     p->cc_valid = midicc_config_valid(&p->cc);
 }
 
-/* The host passes the buffer's capacity in atom.size; we fill it with an
+/* Audio thread. The host passes the buffer's capacity in atom.size; we fill it with an
  * (empty) sequence that on_result appends to. */
 static void open_midi(valar_plugin *p)
 {
@@ -373,6 +484,7 @@ static void open_midi(valar_plugin *p)
     p->midi_open = lv2_atom_forge_sequence_head(f, &p->midi_seq, 0) != 0;
 }
 
+/* Audio thread. */
 static void close_midi(valar_plugin *p)
 {
     if (p->midi_open)
@@ -380,7 +492,7 @@ static void close_midi(valar_plugin *p)
     p->midi_open = false;
 }
 
-/* All control changes of one result, or none if they do not fit: a
+/* Audio thread: all control changes of one result, or none if they do not fit: a
  * 14-bit pair must not be cut in half. */
 static void send_cc(valar_plugin *p, uint32_t frame, float arousal, float valence)
 {
@@ -398,6 +510,7 @@ static void send_cc(valar_plugin *p, uint32_t frame, float arousal, float valenc
     }
 }
 
+/* Audio thread (analyzer_push in run()): one result to the outputs. */
 static void on_result(void *user, const analyzer_result *r)
 {
     valar_plugin *p = user;
@@ -406,7 +519,7 @@ static void on_result(void *user, const analyzer_result *r)
     send_cc(p, p->push_last, r->arousal, r->valence);
 }
 
-/* A patch:Set of valar:model with an atom:Path value: hand the path to the
+/* Audio thread: a patch:Set of valar:model with an atom:Path value: hand the path to the
  * worker. Anything else is ignored (no logging here: this is run()). */
 static void handle_set(valar_plugin *p, const LV2_Atom_Object *obj)
 {
@@ -431,20 +544,52 @@ static void handle_set(valar_plugin *p, const LV2_Atom_Object *obj)
     p->schedule->schedule_work(p->schedule->handle, (uint32_t)sizeof(msg_load) + len, &p->msg);
 }
 
-static void read_control(valar_plugin *p)
+/* Audio thread: a number of any atom type hosts use for time:frame or time:speed; NAN
+ * if absent or of another type. */
+static double atom_number(const valar_plugin *p, const LV2_Atom *a)
 {
-    LV2_ATOM_SEQUENCE_FOREACH(p->control, ev)
-    {
-        const LV2_Atom_Object *obj = (const LV2_Atom_Object *)&ev->body;
-        if (obj->atom.type != p->u.atom_Object && obj->atom.type != p->u.atom_Blank)
-            continue;
-        if (obj->body.otype == p->u.patch_Set)
-            handle_set(p, obj);
-        else if (obj->body.otype == p->u.patch_Get)
-            p->notify_model = true;
+    if (!a)
+        return NAN;
+    if (a->type == p->u.atom_Float)
+        return ((const LV2_Atom_Float *)a)->body;
+    if (a->type == p->u.atom_Double)
+        return ((const LV2_Atom_Double *)a)->body;
+    if (a->type == p->u.atom_Long)
+        return (double)((const LV2_Atom_Long *)a)->body;
+    if (a->type == p->u.atom_Int)
+        return ((const LV2_Atom_Int *)a)->body;
+    return NAN;
+}
+
+/* Audio thread. */
+static bool follow_transport(const valar_plugin *p)
+{
+    return !p->follow_port || !(*p->follow_port < 0.5f); /* unconnected or NaN: on */
+}
+
+static void restart(valar_plugin *p);
+
+/* Audio thread: one event of the control sequence, at the input frame
+ * analysed so far. */
+static void handle_event(valar_plugin *p, const LV2_Atom_Event *ev)
+{
+    const LV2_Atom_Object *obj = (const LV2_Atom_Object *)&ev->body;
+    if (obj->atom.type != p->u.atom_Object && obj->atom.type != p->u.atom_Blank)
+        return;
+    if (obj->body.otype == p->u.patch_Set) {
+        handle_set(p, obj);
+    } else if (obj->body.otype == p->u.patch_Get) {
+        p->notify_model = true;
+    } else if (obj->body.otype == p->u.time_Position) {
+        const LV2_Atom *speed = NULL, *frame = NULL;
+        lv2_atom_object_get(obj, p->u.time_speed, &speed, p->u.time_frame, &frame, 0);
+        if (transport_update(&p->tr, atom_number(p, speed), atom_number(p, frame)) &&
+            follow_transport(p))
+            restart(p);
     }
 }
 
+/* Audio thread: the notify sequence (the model path, when asked for). */
 static void write_notify(valar_plugin *p)
 {
     LV2_Atom_Forge *f = &p->forge;
@@ -466,12 +611,13 @@ static void write_notify(valar_plugin *p)
     lv2_atom_forge_pop(f, &seq);
 }
 
-/* In PUSH_FRAMES pieces, so on_result knows where in the block it is (the
- * analysis does not depend on how the input is split). */
-static void analyze(valar_plugin *p, uint32_t n)
+/* Audio thread: frames [from, to) of the block, in PUSH_FRAMES pieces, so on_result knows
+ * where in the block it is (the analysis does not depend on how the input
+ * is split). */
+static void analyze(valar_plugin *p, uint32_t from, uint32_t to)
 {
-    for (uint32_t done = 0; done < n;) {
-        uint32_t k = n - done < PUSH_FRAMES ? n - done : PUSH_FRAMES;
+    for (uint32_t done = from; done < to;) {
+        uint32_t k = to - done < PUSH_FRAMES ? to - done : PUSH_FRAMES;
         p->push_last = done + k - 1;
         if (p->channels == 1) {
             analyzer_push(p->an, p->in[0] + done, k, on_result, p);
@@ -485,7 +631,7 @@ static void analyze(valar_plugin *p, uint32_t n)
     }
 }
 
-/* Hosts may share any input's buffer with any output (in place). An
+/* Audio thread. Hosts may share any input's buffer with any output (in place). An
  * unconnected input gives silence, not whatever the output held. */
 static void pass_through(valar_plugin *p, uint32_t n)
 {
@@ -511,44 +657,98 @@ static void pass_through(valar_plugin *p, uint32_t n)
     }
 }
 
-/* Keep an analyzer to free later. With all slots taken (the host's worker
- * queue refused four times in a row) it leaks rather than freeing here. */
-static void park_garbage(valar_plugin *p, analyzer *an)
+/* Audio thread: keep a job to schedule later. With all slots taken (the host's worker
+ * queue refused four times in a row) the analyzer leaks rather than being
+ * freed or reset here. */
+static void park(valar_plugin *p, const msg_an *m)
 {
-    for (size_t i = 0; i < sizeof p->garbage / sizeof p->garbage[0]; i++)
-        if (!p->garbage[i]) {
-            p->garbage[i] = an;
+    for (size_t i = 0; i < sizeof p->backlog / sizeof p->backlog[0]; i++)
+        if (!p->backlog[i].an) {
+            p->backlog[i] = *m;
             return;
         }
 }
 
-static void retry_garbage(valar_plugin *p)
+/* Audio thread: hand an analyzer to the worker (MSG_FREE or MSG_RESET). */
+static void post(valar_plugin *p, uint32_t type, analyzer *an)
 {
-    for (size_t i = 0; i < sizeof p->garbage / sizeof p->garbage[0]; i++) {
-        msg_free f = {MSG_FREE, p->garbage[i]};
-        if (f.an &&
-            p->schedule->schedule_work(p->schedule->handle, sizeof f, &f) == LV2_WORKER_SUCCESS)
-            p->garbage[i] = NULL;
+    msg_an m = {type, p->gen, an};
+    if (p->schedule->schedule_work(p->schedule->handle, sizeof m, &m) != LV2_WORKER_SUCCESS)
+        park(p, &m);
+}
+
+/* Audio thread: what park() kept. */
+static void retry_backlog(valar_plugin *p)
+{
+    for (size_t i = 0; i < sizeof p->backlog / sizeof p->backlog[0]; i++) {
+        msg_an m = p->backlog[i];
+        if (m.an &&
+            p->schedule->schedule_work(p->schedule->handle, sizeof m, &m) == LV2_WORKER_SUCCESS)
+            p->backlog[i].an = NULL;
     }
 }
 
+/* Audio thread: the analysis starts again from here, as after activate().
+ * The clean spare takes over; the worker resets the old one. A host may run
+ * the worker synchronously (Ardour while exporting), so the spare can be
+ * back before post() returns. Without a worker there is no restart. */
+static void restart(valar_plugin *p)
+{
+    if (!p->schedule)
+        return;
+    if (!p->spare) {
+        p->restart_pending = true;
+        return;
+    }
+    analyzer *old = p->an;
+    p->an = p->spare;
+    p->spare = NULL;
+    p->restart_pending = false;
+    p->arousal = p->valence = 0.0f;
+    post(p, MSG_RESET, old);
+}
+
+/* Audio thread: frames [from, to) of the block. */
+static void advance(valar_plugin *p, uint32_t from, uint32_t to, bool have_input)
+{
+    if (have_input)
+        analyze(p, from, to);
+    transport_advance(&p->tr, to - from);
+}
+
+/* Audio thread. */
 static void run(LV2_Handle h, uint32_t n)
 {
     valar_plugin *p = h;
     rtcheck_enter();
     if (p->schedule)
-        retry_garbage(p);
-    if (p->map && p->control)
-        read_control(p);
-    if (p->map && p->notify)
-        write_notify(p);
+        retry_backlog(p);
+    if (p->restart_pending && p->spare)
+        restart(p);
+    bool reset = p->reset_port && *p->reset_port > 0.5f; /* lv2:toggled */
+    if (reset && !p->reset_prev)
+        restart(p);
+    p->reset_prev = reset;
     read_cc_config(p);
     if (p->map && p->midi_out)
         open_midi(p);
     bool have_input = p->in[0] && (p->channels == 1 || p->in[1]);
-    if (have_input && n)
-        analyze(p, n);
+    /* Events split the block: a restart happens at its event's frame. */
+    uint32_t done = 0;
+    if (p->map && p->control) {
+        LV2_ATOM_SEQUENCE_FOREACH(p->control, ev)
+        {
+            int64_t at = ev->time.frames;
+            uint32_t t = at < (int64_t)done ? done : at > (int64_t)n ? n : (uint32_t)at;
+            advance(p, done, t, have_input);
+            done = t;
+            handle_event(p, ev);
+        }
+    }
+    advance(p, done, n, have_input);
     close_midi(p);
+    if (p->map && p->notify)
+        write_notify(p);
     pass_through(p, n);
     if (p->arousal_port)
         *p->arousal_port = p->arousal;
@@ -557,32 +757,21 @@ static void run(LV2_Handle h, uint32_t n)
     rtcheck_leave();
 }
 
+/* Instantiation class: nothing else of this instance runs. */
 static void cleanup(LV2_Handle h)
 {
     valar_plugin *p = h;
     analyzer_destroy(p->an);
-    for (size_t i = 0; i < sizeof p->garbage / sizeof p->garbage[0]; i++)
-        analyzer_destroy(p->garbage[i]);
+    analyzer_destroy(p->spare);
+    for (size_t i = 0; i < sizeof p->backlog / sizeof p->backlog[0]; i++)
+        analyzer_destroy(p->backlog[i].an);
     free(p);
 }
 
-/* Worker thread: load or free; never touches the active analyzer. */
-static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
-                              LV2_Worker_Respond_Handle rh, uint32_t size, const void *data)
+/* Worker thread: LOAD a model; never touches the active analyzer. */
+static LV2_Worker_Status work_load(valar_plugin *p, LV2_Worker_Respond_Function respond,
+                                   LV2_Worker_Respond_Handle rh, uint32_t size, const void *data)
 {
-    valar_plugin *p = h;
-    uint32_t type;
-    if (size < sizeof type)
-        return LV2_WORKER_ERR_UNKNOWN;
-    memcpy(&type, data, sizeof type);
-    if (type == MSG_FREE && size == sizeof(msg_free)) {
-        msg_free m;
-        memcpy(&m, data, sizeof m);
-        analyzer_destroy(m.an);
-        return LV2_WORKER_SUCCESS;
-    }
-    if (type != MSG_LOAD || size < sizeof(msg_load))
-        return LV2_WORKER_ERR_UNKNOWN;
     msg_load hdr;
     memcpy(&hdr, data, sizeof hdr);
     if (hdr.len < 1 || hdr.len > MODEL_PATH_MAX || size != sizeof hdr + hdr.len)
@@ -594,42 +783,96 @@ static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
     const char *path = (const char *)data + sizeof hdr;
     memcpy(out.bytes + sizeof(msg_loaded), path, hdr.len);
     out.bytes[sizeof(msg_loaded) + hdr.len - 1] = '\0';
-    analyzer *an = load_model(p, out.bytes + sizeof(msg_loaded));
-    if (!an)
+    analyzer *an, *spare;
+    if (!load_model(p, out.bytes + sizeof(msg_loaded), &an, &spare))
         return LV2_WORKER_SUCCESS; /* logged; the current model stays */
     out.hdr.type = MSG_LOADED;
     out.hdr.len = hdr.len;
     out.hdr.an = an;
+    out.hdr.spare = spare;
     if (respond(rh, (uint32_t)sizeof(msg_loaded) + hdr.len, &out) != LV2_WORKER_SUCCESS) {
         lv2_log_error(&p->logger, "valar: host refused the worker response; model not changed\n");
         analyzer_destroy(an);
+        analyzer_destroy(spare);
     }
     return LV2_WORKER_SUCCESS;
 }
 
-/* Audio thread: swap in a loaded analyzer, free the old one in the worker. */
-static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *data)
+/* Worker thread: load, free or reset; never touches the active analyzer. */
+static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
+                              LV2_Worker_Respond_Handle rh, uint32_t size, const void *data)
 {
     valar_plugin *p = h;
-    msg_loaded m;
-    if (size < sizeof m)
+    uint32_t type;
+    if (size < sizeof type)
+        return LV2_WORKER_ERR_UNKNOWN;
+    memcpy(&type, data, sizeof type);
+    if (type == MSG_LOAD && size >= sizeof(msg_load))
+        return work_load(p, respond, rh, size, data);
+    msg_an m;
+    if ((type != MSG_FREE && type != MSG_RESET) || size != sizeof m)
         return LV2_WORKER_ERR_UNKNOWN;
     memcpy(&m, data, sizeof m);
-    if (m.type != MSG_LOADED || size != sizeof m + m.len)
-        return LV2_WORKER_ERR_UNKNOWN;
-    rtcheck_enter();
-    msg_free f = {MSG_FREE, p->an};
-    p->an = m.an;
-    p->arousal = p->valence = 0.0f;
-    set_path(p, (const char *)data + sizeof m);
-    p->notify_model = true;
-    /* Queue full: park it; run() retries, cleanup() frees what is left. */
-    if (p->schedule->schedule_work(p->schedule->handle, sizeof f, &f) != LV2_WORKER_SUCCESS)
-        park_garbage(p, f.an);
-    rtcheck_leave();
+    if (type == MSG_FREE) {
+        analyzer_destroy(m.an);
+        return LV2_WORKER_SUCCESS;
+    }
+    analyzer_reset(m.an);
+    m.type = MSG_RESET_DONE;
+    if (respond(rh, sizeof m, &m) != LV2_WORKER_SUCCESS) {
+        lv2_log_error(&p->logger, "valar: host refused the worker response; the analysis "
+                                  "cannot restart any more\n");
+        analyzer_destroy(m.an);
+    }
     return LV2_WORKER_SUCCESS;
 }
 
+/* Audio thread: a loaded model replaces the current one (both its
+ * analyzers go to the worker to be freed), or a reset analyzer comes back. */
+static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *data)
+{
+    valar_plugin *p = h;
+    uint32_t type;
+    if (size < sizeof type)
+        return LV2_WORKER_ERR_UNKNOWN;
+    memcpy(&type, data, sizeof type);
+    rtcheck_enter();
+    LV2_Worker_Status st = LV2_WORKER_SUCCESS;
+    if (type == MSG_RESET_DONE && size == sizeof(msg_an)) {
+        msg_an m;
+        memcpy(&m, data, sizeof m);
+        if (m.gen == p->gen && !p->spare)
+            p->spare = m.an;
+        else
+            post(p, MSG_FREE, m.an); /* from a model that has gone since */
+    } else if (type == MSG_LOADED && size >= sizeof(msg_loaded)) {
+        msg_loaded m;
+        memcpy(&m, data, sizeof m);
+        if (size != sizeof m + m.len) {
+            st = LV2_WORKER_ERR_UNKNOWN;
+        } else {
+            analyzer *old = p->an, *old_spare = p->spare;
+            p->an = m.an;
+            p->spare = m.spare;
+            p->gen++;
+            p->restart_pending = false;
+            p->arousal = p->valence = 0.0f;
+            set_path(p, (const char *)data + sizeof m);
+            p->notify_model = true;
+            /* Queue full: parked; run() retries, cleanup() frees what is left. */
+            post(p, MSG_FREE, old);
+            if (old_spare)
+                post(p, MSG_FREE, old_spare);
+        }
+    } else {
+        st = LV2_WORKER_ERR_UNKNOWN;
+    }
+    rtcheck_leave();
+    return st;
+}
+
+/* The host's thread for state, possibly while run() or work_response()
+ * switch the model on the audio thread (hence the double-buffered path). */
 static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store, LV2_State_Handle sh,
                              uint32_t flags, const LV2_Feature *const *features)
 {
@@ -689,11 +932,15 @@ static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrie
     }
     if (strcmp(path, cur_path(p)) == 0)
         return LV2_STATE_SUCCESS;
-    analyzer *an = load_model(p, path);
-    if (!an)
+    analyzer *an, *spare;
+    if (!load_model(p, path, &an, &spare))
         return LV2_STATE_ERR_UNKNOWN; /* logged; the current model stays */
     analyzer_destroy(p->an);
+    analyzer_destroy(p->spare); /* one in the worker comes back of an old gen */
     p->an = an;
+    p->spare = spare;
+    p->gen++;
+    p->restart_pending = false;
     p->arousal = p->valence = 0.0f;
     set_path(p, path);
     p->notify_model = true;

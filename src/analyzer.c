@@ -19,96 +19,49 @@ struct analyzer {
     float *mix; /* MIX_FRAMES mono samples */
 };
 
-const char *analyzer_strerror(int err)
+/* The parts, in a->mel, a->net and a->mix. */
+static int build(analyzer *a, const weights *w, const melspec_config *cfg, char *msg, size_t msglen)
 {
-    switch (err) {
-    case ANALYZER_ERR_NOMEM:
-        return "out of memory";
-    case ANALYZER_ERR_KIND:
-        return "not a streaming model (live analysis needs kind=streaming)";
-    case ANALYZER_ERR_ARG:
-        return "invalid argument";
-    case CRNN_ERR_KIND:
-    case CRNN_ERR_ARG:
-        return crnn_strerror(err);
-    default:
-        /* MELSPEC_ERR_* share their numbers with WEIGHTS_ERR_*, so
-         * analyzer_create translates melspec failures into analyzer codes
-         * and everything else left here is a weights code. */
-        return weights_strerror(err);
-    }
-}
-
-/* melspec codes collide with weights codes: map them to ours. */
-static int from_melspec(int err)
-{
-    switch (err) {
-    case MELSPEC_ERR_NOMEM:
-        return ANALYZER_ERR_NOMEM;
-    case MELSPEC_ERR_CONFIG:
-        return WEIGHTS_ERR_INVALID; /* the config came from the metadata */
-    default:
-        return ANALYZER_ERR_ARG; /* rate unusable or refused by the resampler */
-    }
+    int err = crnn_create(w, &a->net, msg, msglen);
+    if (err)
+        return err;
+    if (crnn_get_kind(a->net) != CRNN_STREAMING)
+        return valar_fail(msg, msglen, VALAR_ERR_KIND,
+                          "the model is an offline (bidirectional) model; streaming analysis "
+                          "needs a model with metadata kind=streaming (e.g. "
+                          "valar-streaming.safetensors)");
+    if ((err = melspec_create(cfg, a->input_rate, &a->mel)))
+        return valar_fail(msg, msglen, err, "features at input rate %g Hz: %s", a->input_rate,
+                          valar_strerror(err));
+    if (!(a->mix = malloc(MIX_FRAMES * sizeof *a->mix)))
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "analyzer: out of memory");
+    return 0;
 }
 
 int analyzer_create(const weights *w, double input_rate, analyzer **out, char *msg, size_t msglen)
 {
-    char dummy[1];
-    if (!msg) {
-        msg = dummy;
-        msglen = sizeof dummy;
-    }
     if (out)
         *out = NULL;
-    if (!w || !out || !(input_rate > 0) || !isfinite(input_rate)) {
-        snprintf(msg, msglen, "analyzer: invalid argument (input rate %g)", input_rate);
-        return ANALYZER_ERR_ARG;
-    }
+    if (!w || !out || !(input_rate > 0) || !isfinite(input_rate))
+        return valar_fail(msg, msglen, VALAR_ERR_ARG, "analyzer: invalid argument (input rate %g)",
+                          input_rate);
     melspec_config cfg;
     int err = melspec_config_read(&cfg, w, msg, msglen);
+    if (!err)
+        err = melspec_config_check(&cfg, msg, msglen);
     if (err)
         return err;
-    err = melspec_config_check(&cfg, msg, msglen);
-    if (err)
-        return from_melspec(err);
-
     analyzer *a = calloc(1, sizeof *a);
-    if (!a) {
-        snprintf(msg, msglen, "analyzer: out of memory");
-        return ANALYZER_ERR_NOMEM;
-    }
+    if (!a)
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "analyzer: out of memory");
     a->input_rate = input_rate;
     a->segment_ms = cfg.segment_ms;
-
-    err = crnn_create(w, &a->net, msg, msglen);
-    if (err)
-        goto fail;
-    if (crnn_get_kind(a->net) != CRNN_STREAMING) {
-        snprintf(msg, msglen,
-                 "the model is an offline (bidirectional) model; streaming analysis needs a "
-                 "model with metadata kind=streaming (e.g. valar-streaming.safetensors)");
-        err = ANALYZER_ERR_KIND;
-        goto fail;
-    }
-    err = melspec_create(&cfg, input_rate, &a->mel);
-    if (err) {
-        snprintf(msg, msglen, "features at input rate %g Hz: %s", input_rate,
-                 melspec_strerror(err));
-        err = from_melspec(err);
-        goto fail;
-    }
-    a->mix = malloc(MIX_FRAMES * sizeof *a->mix);
-    if (!a->mix) {
-        snprintf(msg, msglen, "analyzer: out of memory");
-        err = ANALYZER_ERR_NOMEM;
-        goto fail;
+    if ((err = build(a, w, &cfg, msg, msglen))) {
+        analyzer_destroy(a);
+        return err;
     }
     *out = a;
     return 0;
-fail:
-    analyzer_destroy(a);
-    return err;
 }
 
 void analyzer_destroy(analyzer *a)
@@ -132,7 +85,8 @@ double analyzer_input_rate(const analyzer *a)
     return a->input_rate;
 }
 
-/* Run the network on the segment melspec just completed and report it. */
+/* The pushing thread: run the network on the segment melspec just
+ * completed and report it. */
 static int emit(analyzer *a, analyzer_cb cb, void *user)
 {
     float out[2];
@@ -151,7 +105,7 @@ static int emit(analyzer *a, analyzer_cb cb, void *user)
 int analyzer_push(analyzer *a, const float *mono, size_t n, analyzer_cb cb, void *user)
 {
     if (!a || (!mono && n))
-        return ANALYZER_ERR_ARG;
+        return VALAR_ERR_ARG;
     int count = 0;
     size_t pos = 0;
     while (pos < n) {
@@ -170,7 +124,7 @@ int analyzer_push_interleaved(analyzer *a, const float *x, size_t frames, int ch
                               analyzer_cb cb, void *user)
 {
     if (!a || channels < 1 || (!x && frames))
-        return ANALYZER_ERR_ARG;
+        return VALAR_ERR_ARG;
     if (channels == 1)
         return analyzer_push(a, x, frames, cb, user);
     const size_t ch = (size_t)channels;
@@ -187,7 +141,7 @@ int analyzer_push_interleaved(analyzer *a, const float *x, size_t frames, int ch
 int analyzer_finish(analyzer *a, analyzer_cb cb, void *user)
 {
     if (!a)
-        return ANALYZER_ERR_ARG;
+        return VALAR_ERR_ARG;
     melspec_finish(a->mel);
     int count = 0, ready;
     do {

@@ -13,12 +13,6 @@
 #include <stddef.h>
 #include "weights.h"
 
-enum {
-    ANALYZER_ERR_NOMEM = -30,
-    ANALYZER_ERR_KIND = -31, /* the model is not a streaming model */
-    ANALYZER_ERR_ARG = -32,
-};
-
 typedef struct {
     double time_s;  /* start of the segment in the input stream, seconds */
     float arousal;  /* -1 .. 1 */
@@ -29,26 +23,32 @@ typedef void (*analyzer_cb)(void *user, const analyzer_result *r);
 
 typedef struct analyzer analyzer;
 
-const char *analyzer_strerror(int err);
-
-/* Returns 0, or a negative code (ANALYZER_ERR_*, WEIGHTS_ERR_*, MELSPEC_ERR_*)
- * with a message. w may be destroyed afterwards. */
+/* w may be destroyed afterwards. 0, or VALAR_ERR_ARG (no weights, a rate
+ * that is not a positive number), VALAR_ERR_KIND (an offline model),
+ * VALAR_ERR_RATE or VALAR_ERR_RESAMPLE (input_rate), VALAR_ERR_NOMEM, or
+ * what crnn_create and melspec_config_read/check return for a bad model;
+ * msg says what is wrong (not naming the file: the caller knows it), *out
+ * is NULL on failure. Not real-time safe; any thread. */
 int analyzer_create(const weights *w, double input_rate, analyzer **out, char *msg,
                     size_t msglen);
 void analyzer_destroy(analyzer *a);
 /* Start a new stream: time back to 0, features and GRU state cleared.
- * Allocates when the input is resampled (see melspec_reset): not for run(). */
+ * Allocates when the input is resampled (see melspec_reset): not for run()
+ * (the plugin's worker thread resets a spare). */
 void analyzer_reset(analyzer *a);
 double analyzer_input_rate(const analyzer *a);
 
 /* Push n mono samples; cb (may be NULL) is called for each completed
- * segment, in order. Returns the number of results produced. */
+ * segment, in order, on the caller's thread. Real-time safe: runs in the
+ * LV2 plugin's run() (audio thread) and on valar listen's worker thread.
+ * Returns the number of results produced, or VALAR_ERR_ARG (nothing done). */
 int analyzer_push(analyzer *a, const float *mono, size_t n, analyzer_cb cb, void *user);
-/* Same for interleaved frames of `channels` channels (mixed down by mean). */
+/* Same for interleaved frames of `channels` channels (mixed down by mean);
+ * VALAR_ERR_ARG also for channels < 1. */
 int analyzer_push_interleaved(analyzer *a, const float *x, size_t frames, int channels,
                               analyzer_cb cb, void *user);
 /* End of stream: flush the resampler and report the remaining complete
- * segments. */
+ * segments. Returns their number, or VALAR_ERR_ARG. */
 int analyzer_finish(analyzer *a, analyzer_cb cb, void *user);
 
 #endif

@@ -88,7 +88,7 @@ static int spool_stdin(audiofile *f, char *msg, size_t msglen)
     if (!f->spool) {
         snprintf(msg, msglen, "standard input: cannot create a temporary file: %s",
                  strerror(errno));
-        return AUDIOFILE_ERR_READ;
+        return VALAR_ERR_DECODE;
     }
     char buf[65536];
     ssize_t n;
@@ -98,13 +98,13 @@ static int spool_stdin(audiofile *f, char *msg, size_t msglen)
         if (n < 0 || fwrite(buf, 1, (size_t)n, f->spool) != (size_t)n) {
             snprintf(msg, msglen, "standard input: %s: %s",
                      n < 0 ? "read error" : "cannot write the temporary copy", strerror(errno));
-            return AUDIOFILE_ERR_READ;
+            return VALAR_ERR_DECODE;
         }
     }
     if (fflush(f->spool) || lseek(fileno(f->spool), 0, SEEK_SET) < 0) {
         snprintf(msg, msglen, "standard input: cannot write the temporary copy: %s",
                  strerror(errno));
-        return AUDIOFILE_ERR_READ;
+        return VALAR_ERR_DECODE;
     }
     return 0;
 }
@@ -124,7 +124,7 @@ static int open_mpeg(audiofile *f, int fd, const char *name, char *msg, size_t m
     if (!(f->mh = mpg123_new(NULL, &err))) {
         snprintf(msg, msglen, "%s: cannot start the MPEG decoder: %s", name,
                  mpg123_plain_strerror(err));
-        return AUDIOFILE_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     mpg123_param(f->mh, MPG123_REMOVE_FLAGS, MPG123_AUTO_RESAMPLE, 0);
     mpg123_param(f->mh, MPG123_ADD_FLAGS, MPG123_FORCE_FLOAT | MPG123_GAPLESS | MPG123_QUIET, 0);
@@ -136,7 +136,7 @@ static int open_mpeg(audiofile *f, int fd, const char *name, char *msg, size_t m
     if (mpg123_open_fd(f->mh, fd) != MPG123_OK ||
         mpg123_getformat(f->mh, &rate, &f->channels, &enc) != MPG123_OK) {
         snprintf(msg, msglen, "%s: cannot read audio: no MPEG audio stream found", name);
-        return AUDIOFILE_ERR_OPEN;
+        return VALAR_ERR_AUDIO;
     }
     f->rate = rate > 0 && rate <= 1000000 ? (int)rate : 0;
     /* A LAME Info tag (its encoder delay is known) declares the exact
@@ -160,7 +160,7 @@ static int open_sndfile(audiofile *f, const char *path, int fd, const char *name
     f->sf = fd >= 0 ? sf_open_fd(fd, SFM_READ, &info, 0) : sf_open(path, SFM_READ, &info);
     if (!f->sf) {
         snprintf(msg, msglen, "%s: cannot read audio: %s", name, sf_strerror(NULL));
-        return AUDIOFILE_ERR_OPEN;
+        return VALAR_ERR_AUDIO;
     }
     f->rate = info.samplerate;
     f->channels = info.channels;
@@ -185,16 +185,16 @@ static int open_decoder(audiofile *f, const char *path, char *msg, size_t msglen
         fd = f->spool ? fileno(f->spool) : STDIN_FILENO;
     } else if ((fd = f->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         snprintf(msg, msglen, "%s: cannot read audio: %s", path, strerror(errno));
-        return AUDIOFILE_ERR_OPEN;
+        return VALAR_ERR_AUDIO;
     }
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         snprintf(msg, msglen, "%s: is a directory, not an audio file", path);
-        return AUDIOFILE_ERR_OPEN;
+        return VALAR_ERR_AUDIO;
     }
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
         snprintf(msg, msglen, "%s: cannot read audio: the file is empty", name);
-        return AUDIOFILE_ERR_OPEN;
+        return VALAR_ERR_AUDIO;
     }
     int kind = audiofile_kind(fd);
     if (kind == AUDIOFILE_KIND_MPEG || (kind == AUDIOFILE_KIND_UNKNOWN && mpeg_name(path)))
@@ -212,7 +212,7 @@ int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen)
     audiofile *f = calloc(1, sizeof *f);
     if (!f) {
         snprintf(msg, msglen, "%s: out of memory", path);
-        return AUDIOFILE_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     f->fd = -1;
     const char *name = path[0] == '-' && !path[1] ? "standard input" : path;
@@ -220,11 +220,11 @@ int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen)
     if (!err && (f->channels < 1 || f->rate < 1)) {
         snprintf(msg, msglen, "%s: invalid audio format (%d channels, %d Hz)", name, f->channels,
                  f->rate);
-        err = AUDIOFILE_ERR_FORMAT;
+        err = VALAR_ERR_FORMAT;
     }
     if (!err && !(f->scratch = malloc(sizeof(float) * CHUNK * (size_t)f->channels))) {
         snprintf(msg, msglen, "%s: out of memory", name);
-        err = AUDIOFILE_ERR_NOMEM;
+        err = VALAR_ERR_NOMEM;
     }
     if (err) {
         audiofile_close(f);

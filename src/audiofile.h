@@ -16,12 +16,7 @@
 
 #include <stddef.h>
 
-enum {
-    AUDIOFILE_ERR_OPEN = -40, /* cannot open or not a format libsndfile reads */
-    AUDIOFILE_ERR_READ = -41,
-    AUDIOFILE_ERR_NOMEM = -42,
-    AUDIOFILE_ERR_FORMAT = -43, /* zero channels, zero rate */
-};
+#include "valar_error.h"
 
 /* What a file's first bytes say it is. */
 enum {
@@ -33,7 +28,11 @@ enum {
 typedef struct audiofile audiofile;
 
 /* path "-" reads standard input (any format; a pipe is first copied to a
- * temporary file). msg (on failure) names the file. */
+ * temporary file). 0, or VALAR_ERR_AUDIO (cannot open, a directory, an
+ * empty file, not a format libsndfile or libmpg123 reads), VALAR_ERR_DECODE
+ * (standard input could not be copied), VALAR_ERR_FORMAT (zero channels
+ * or rate), VALAR_ERR_NOMEM, with a message naming the file; *out is NULL
+ * on failure. */
 int audiofile_open(const char *path, audiofile **out, char *msg, size_t msglen);
 void audiofile_close(audiofile *f);
 double audiofile_rate(const audiofile *f);
@@ -43,7 +42,8 @@ long long audiofile_frames(const audiofile *f);
 /* Frames read so far (the decoded length once the end is reached). */
 long long audiofile_position(const audiofile *f);
 /* Read up to n frames mixed down to mono (mean of channels). Returns the
- * frames read, fewer than n only at the end of the audio, then 0. */
+ * frames read, fewer than n only at the end of the audio, then 0; never
+ * fails: a decoding error ends the audio (audiofile_damage says where). */
 long audiofile_read_mono(audiofile *f, float *out, size_t n);
 /* Once audiofile_read_mono returned 0: NULL if the audio ended cleanly
  * where the headers say it does, else what stopped it, with the time, e.g.

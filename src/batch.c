@@ -1,6 +1,5 @@
 #include "batch.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,8 @@ struct batch {
     int ordered, running, halt, quit;
 };
 
-/* With b->mu held: a slot for the next file, or NULL if none may start. In
+/* Worker thread, b->mu held: a slot for the next file, or NULL if none may
+ * start. In
  * order, file i goes to slot i % window, free once file i - window is out. */
 static slot *claim(batch *b)
 {
@@ -93,7 +93,7 @@ int batch_create(const weights *w, int nthreads, batch **out)
         nthreads = 1;
     batch *b = calloc(1, sizeof *b);
     if (!b)
-        return -1;
+        return VALAR_ERR_NOMEM;
     b->w = w;
     b->window = (size_t)nthreads * WINDOW_PER_THREAD;
     b->slots = calloc(b->window, sizeof *b->slots);
@@ -107,7 +107,7 @@ int batch_create(const weights *w, int nthreads, batch **out)
     pthread_condattr_destroy(&ca);
     if (!b->slots || !b->th) {
         batch_destroy(b);
-        return -1;
+        return VALAR_ERR_NOMEM;
     }
     /* Workers block every signal: handlers run on the caller's thread. */
     sigset_t all, old;
@@ -119,8 +119,7 @@ int batch_create(const weights *w, int nthreads, batch **out)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
         batch_destroy(b);
-        errno = err;
-        return -1;
+        return VALAR_ERR_THREAD;
     }
     *out = b;
     return 0;

@@ -18,7 +18,7 @@
 typedef struct {
     size_t index; /* position in the list given to batch_run */
     const char *path;
-    int err;                  /* 0, or offline_analyze_file's negative code */
+    int err;                  /* 0, or offline_analyze_file's VALAR_ERR_* code */
     const char *msg;          /* a message naming the file: why it failed, or (err 0) why
                                  only part of it was analysed (damaged audio); else "" */
     const analyzer_result *r; /* n results, valid during the callback */
@@ -34,7 +34,8 @@ typedef void (*batch_tick_fn)(void *user);
 
 typedef struct batch batch;
 
-/* w must outlive the batch. Starts the threads. 0, or -1 (errno). */
+/* w must outlive the batch. Starts the threads. 0, or VALAR_ERR_NOMEM,
+ * VALAR_ERR_THREAD (*out NULL, no thread left running). */
 int batch_create(const weights *w, int nthreads, batch **out);
 void batch_destroy(batch *b);
 /* Analyse paths[0..n). Once *stop (a signal handler's flag; may be NULL) is

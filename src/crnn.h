@@ -26,29 +26,25 @@
  * Output per frame: {arousal, valence}.
  * Dimensions M, C, D, H, K come from the tensor shapes; metadata keys format
  * ("valar-crnn"), version ("1"), kind ("offline" | "streaming"), branches
- * ("separate" | "joint"), bn_eps are required. */
+ * ("separate" | "joint"), bn_eps are required. The list of tensors and
+ * their shapes is data, shared with the trainer: crnn_layout.h. */
 #ifndef VALAR_CRNN_H
 #define VALAR_CRNN_H
 
 #include <stddef.h>
 #include "weights.h"
 
-/* crnn_create returns WEIGHTS_ERR_* codes for model problems, or these: */
-enum {
-    CRNN_ERR_KIND = -20, /* crnn_step on an offline (bidirectional) model */
-    CRNN_ERR_ARG = -21,  /* bad argument (e.g. T < 1) */
-};
-
 typedef enum { CRNN_OFFLINE = 0, CRNN_STREAMING = 1 } crnn_kind;
 
 typedef struct crnn crnn;
 
-const char *crnn_strerror(int err);
-
 /* Build a network from loaded weights (copies what it needs; w may be
  * destroyed afterwards). Validates metadata, every tensor's presence and
  * shape and consistency of dimensions, including metadata n_mels (when
- * present) against M; msg names the problem. */
+ * present) against M. 0, or VALAR_ERR_ARG, VALAR_ERR_NOMEM, or the model's
+ * VALAR_ERR_MISSING, _VERSION, _META or _SHAPE, with a message naming the
+ * key or tensor (not the file: the caller knows it); *out is NULL on
+ * failure. Not real-time safe; any thread. */
 int crnn_create(const weights *w, crnn **out, char *msg, size_t msglen);
 void crnn_destroy(crnn *net);
 
@@ -61,14 +57,17 @@ long crnn_n_params(const crnn *net);
  * Offline models run the conv with 'same' time padding and bidirectional
  * GRUs; streaming models run causally from a zero state (equal to
  * crnn_reset followed by T crnn_step calls). Allocates scratch for T frames;
- * not for real-time use. Does not touch the streaming state. */
+ * not for real-time use (any thread; several at once on one net). Does not
+ * touch the streaming state. 0, or VALAR_ERR_ARG (T < 1, NULL),
+ * VALAR_ERR_NOMEM; out is unspecified on failure. */
 int crnn_run_sequence(crnn *net, const float *in, int T, float *out);
 
 /* Streaming: forget the past (state back to zeros). */
 void crnn_reset(crnn *net);
 /* Streaming: one new frame (M raw log-mel values) in, out[0] = arousal,
- * out[1] = valence. O(1) work, no allocation. CRNN_ERR_KIND on an offline
- * model. */
+ * out[1] = valence. O(1) work, no allocation: real-time safe (the audio
+ * thread in the LV2 plugin, the worker in valar listen). 0, or VALAR_ERR_KIND
+ * on an offline model, VALAR_ERR_ARG; the state is unchanged on failure. */
 int crnn_step(crnn *net, const float *in, float out[2]);
 
 #endif

@@ -118,13 +118,13 @@ static int push(filelist *fl, const char *path, const struct stat *st)
         size_t cap = fl->cap ? 2 * fl->cap : 256;
         filelist_entry *p = realloc(fl->e, cap * sizeof *p);
         if (!p)
-            return -1;
+            return VALAR_ERR_NOMEM;
         fl->e = p;
         fl->cap = cap;
     }
     filelist_entry *e = &fl->e[fl->n];
     if (!(e->path = strdup(path)))
-        return -1;
+        return VALAR_ERR_NOMEM;
     e->size = st ? (long long)st->st_size : -1;
     e->mtime[0] = '\0';
     if (st)
@@ -218,7 +218,7 @@ static int walk_entry(filelist *fl, const char *dir, const char *name)
     size_t len = dl + strlen(name) + 2;
     char *path = malloc(len);
     if (!path)
-        return -1;
+        return VALAR_ERR_NOMEM;
     snprintf(path, len, "%s%s%s", dir, slash ? "" : "/", name);
     struct stat st;
     int err = 0;
@@ -242,7 +242,7 @@ static int walk(filelist *fl, const char *dir, const struct stat *dst)
 {
     int fresh = dir_insert(fl, dst->st_dev, dst->st_ino);
     if (fresh < 0)
-        return -1;
+        return VALAR_ERR_NOMEM;
     if (!fresh) {
         say(fl, 0, "%s: directory already walked (a symbolic link loop?), skipped", dir);
         return 0;
@@ -288,7 +288,7 @@ int filelist_read(filelist *fl, FILE *f, int sep)
             err = filelist_add(fl, line);
     }
     if (!err && ferror(f))
-        err = -1;
+        err = VALAR_ERR_IO;
     free(line);
     return err;
 }

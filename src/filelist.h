@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "valar_error.h"
+
 typedef struct {
     const char *path;
     long long size; /* bytes; -1 for standard input or a path that cannot be stat'ed */
@@ -31,11 +33,13 @@ typedef struct filelist filelist;
  * any path. fn may be NULL. NULL when out of memory. */
 filelist *filelist_create(int recursive, filelist_msg_fn fn, void *user);
 void filelist_destroy(filelist *fl);
-/* 0, or -1 when out of memory. */
+/* 0, or VALAR_ERR_NOMEM (the entries added before stay). Problems with the
+ * path itself go to the message function, not here. */
 int filelist_add(filelist *fl, const char *path);
 /* Every path in f, separated by sep ('\n' or '\0'); empty ones skipped, a
- * '\r' before a '\n' kept (it may be part of the name). 0, or -1 on a read
- * error (errno) or out of memory. */
+ * '\r' before a '\n' kept (it may be part of the name). 0, or VALAR_ERR_IO
+ * (a read error; errno says which), VALAR_ERR_NOMEM; the paths read before
+ * the error stay. */
 int filelist_read(filelist *fl, FILE *f, int sep);
 
 size_t filelist_count(const filelist *fl);

@@ -13,11 +13,12 @@
  * is empty. */
 #include "melspec.h"
 
-#include <errno.h>
 #include <fftw3.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <soxr.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +30,9 @@
 /* Zeros fed to a fresh resampler (at least this many seconds of input, and
  * at least WARM_MIN_CHUNKS calls), so that soxr has grown all its internal
  * buffers before the first melspec_feed: it allocates during its first few
- * hundred calls, and feed must not. Measured over 300 s streams at 38 rates
- * from 1 kHz to 1 MHz: 2 s left late growth at 384-768 kHz and a few
- * allocations at 1-1.5 kHz (too few calls); 4 s and 64 calls leave none. */
+ * hundred calls, and feed must not. melspec-alloc checks that it does not,
+ * from 1 kHz to 1 MHz; docs/design.md (Real-time rules) has what
+ * shorter warm-ups left. */
 #define WARM_SECONDS 4.0
 #define WARM_MIN_CHUNKS 64
 
@@ -62,7 +63,7 @@ struct melspec {
     int *band_start, *band_len, *band_off;
     float *wt;
 
-    double *acc;       /* per-band sum of mel power over this segment's frames */
+    double *acc;       /* per-bin sum of power over this segment's frames */
     int frames_in_seg; /* frames summed into acc */
     float *frame;      /* last completed segment's log energies */
     long index;        /* its index, -1 before the first */
@@ -79,24 +80,6 @@ struct melspec {
     size_t skip;        /* output samples still to drop */
     int finishing;      /* FIN_* */
 };
-
-const char *melspec_strerror(int err)
-{
-    switch (err) {
-    case MELSPEC_OK:
-        return "no error";
-    case MELSPEC_ERR_NOMEM:
-        return "out of memory";
-    case MELSPEC_ERR_CONFIG:
-        return "inconsistent feature configuration";
-    case MELSPEC_ERR_RATE:
-        return "input sample rate not usable";
-    case MELSPEC_ERR_RESAMPLE:
-        return "resampler (libsoxr) refused the rates";
-    default:
-        return "unknown melspec error";
-    }
-}
 
 void melspec_config_default(melspec_config *c)
 {
@@ -190,16 +173,7 @@ static int band_bins(const melspec_config *c, double f0, double f1, double f2, i
 
 int melspec_config_check(const melspec_config *c, char *msg, size_t msglen)
 {
-    char dummy[1];
-    if (!msg) {
-        msg = dummy;
-        msglen = sizeof dummy;
-    }
-#define BAD(...)                                                                                   \
-    do {                                                                                           \
-        snprintf(msg, msglen, __VA_ARGS__);                                                        \
-        return MELSPEC_ERR_CONFIG;                                                                 \
-    } while (0)
+#define BAD(...) return valar_fail(msg, msglen, VALAR_ERR_CONFIG, __VA_ARGS__)
     if (!c)
         BAD("feature config: missing");
     if (c->sample_rate < 1000 || c->sample_rate > 384000)
@@ -239,81 +213,46 @@ int melspec_config_check(const melspec_config *c, char *msg, size_t msglen)
         f1 = f2;
     }
 #undef BAD
-    return MELSPEC_OK;
+    return VALAR_OK;
 }
 
-static int read_key(const weights *w, const char *key, char *msg, size_t msglen, const char **v)
-{
-    *v = weights_meta(w, key);
-    if (!*v) {
-        snprintf(msg, msglen, "metadata key '%s' (feature config) is missing", key);
-        return WEIGHTS_ERR_MISSING;
-    }
-    return WEIGHTS_OK;
-}
-
-/* A metadata number: an int (integer != 0) or a finite float. */
-static int read_num(const weights *w, const char *key, int integer, double *out, char *msg,
-                    size_t msglen)
-{
-    const char *v;
-    int err = read_key(w, key, msg, msglen, &v);
-    if (err)
-        return err;
-    char *end;
-    errno = 0;
-    double x = integer ? (double)strtol(v, &end, 10) : (double)strtof(v, &end);
-    if (end == v || *end || errno || (integer ? x < INT_MIN || x > INT_MAX : !isfinite(x))) {
-        snprintf(msg, msglen, "metadata key '%s' = '%s' is not %s", key, v,
-                 integer ? "an integer" : "a finite number");
-        return WEIGHTS_ERR_INVALID;
-    }
-    *out = x;
-    return WEIGHTS_OK;
-}
-
-static int read_int(const weights *w, const char *key, int *out, char *msg, size_t msglen)
-{
-    double x;
-    int err = read_num(w, key, 1, &x, msg, msglen);
-    if (!err)
-        *out = (int)x;
-    return err;
-}
-
-static int read_float(const weights *w, const char *key, float *out, char *msg, size_t msglen)
-{
-    double x;
-    int err = read_num(w, key, 0, &x, msg, msglen);
-    if (!err)
-        *out = (float)x;
-    return err;
-}
+/* The feature config's metadata keys and where each goes. */
+static const struct {
+    const char *key;
+    size_t at;
+    int is_float;
+} config_keys[] = {
+    {"sample_rate", offsetof(melspec_config, sample_rate), 0},
+    {"n_fft", offsetof(melspec_config, n_fft), 0},
+    {"hop_length", offsetof(melspec_config, hop), 0},
+    {"n_mels", offsetof(melspec_config, n_mels), 0},
+    {"fmin", offsetof(melspec_config, fmin), 1},
+    {"fmax", offsetof(melspec_config, fmax), 1},
+    {"segment_ms", offsetof(melspec_config, segment_ms), 0},
+    {"log_floor", offsetof(melspec_config, log_floor), 1},
+};
+#define N_CONFIG_KEYS (sizeof config_keys / sizeof config_keys[0])
 
 int melspec_config_read(melspec_config *c, const weights *w, char *msg, size_t msglen)
 {
-    char dummy[1];
-    if (!msg) {
-        msg = dummy;
-        msglen = sizeof dummy;
-    }
-    if (!c || !w) {
-        snprintf(msg, msglen, "melspec_config_read: invalid argument");
-        return WEIGHTS_ERR_INVALID;
-    }
+    if (!c || !w)
+        return valar_fail(msg, msglen, VALAR_ERR_ARG, "melspec_config_read: invalid argument");
+    /* Any int or float here; melspec_config_check judges the values. */
     melspec_config t;
-    int err;
-    if ((err = read_int(w, "sample_rate", &t.sample_rate, msg, msglen)) ||
-        (err = read_int(w, "n_fft", &t.n_fft, msg, msglen)) ||
-        (err = read_int(w, "hop_length", &t.hop, msg, msglen)) ||
-        (err = read_int(w, "n_mels", &t.n_mels, msg, msglen)) ||
-        (err = read_float(w, "fmin", &t.fmin, msg, msglen)) ||
-        (err = read_float(w, "fmax", &t.fmax, msg, msglen)) ||
-        (err = read_int(w, "segment_ms", &t.segment_ms, msg, msglen)) ||
-        (err = read_float(w, "log_floor", &t.log_floor, msg, msglen)))
-        return err;
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+        char *field = (char *)&t + config_keys[i].at;
+        const char *key = config_keys[i].key;
+        double x;
+        int err = config_keys[i].is_float
+                      ? weights_meta_double(w, key, -FLT_MAX, FLT_MAX, &x, msg, msglen)
+                      : weights_meta_int(w, key, INT_MIN, INT_MAX, (int *)field, msg, msglen);
+        if (err)
+            return err;
+        if (config_keys[i].is_float)
+            *(float *)field = (float)x;
+    }
     *c = t;
-    return WEIGHTS_OK;
+    return VALAR_OK;
 }
 
 /* The shortest decimal that reads back as the same float: 1e-10, not
@@ -331,33 +270,19 @@ static void format_float(char *buf, size_t len, float f)
 int melspec_config_write(const melspec_config *c, weights *w)
 {
     if (!c || !w)
-        return WEIGHTS_ERR_INVALID;
-    const struct {
-        const char *key;
-        int is_float;
-        int i;
-        float f;
-    } kv[] = {
-        {"sample_rate", 0, c->sample_rate, 0},
-        {"n_fft", 0, c->n_fft, 0},
-        {"hop_length", 0, c->hop, 0},
-        {"n_mels", 0, c->n_mels, 0},
-        {"fmin", 1, 0, c->fmin},
-        {"fmax", 1, 0, c->fmax},
-        {"segment_ms", 0, c->segment_ms, 0},
-        {"log_floor", 1, 0, c->log_floor},
-    };
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+        return VALAR_ERR_ARG;
+    for (size_t i = 0; i < N_CONFIG_KEYS; i++) {
+        const char *field = (const char *)c + config_keys[i].at;
         char buf[64];
-        if (kv[i].is_float)
-            format_float(buf, sizeof buf, kv[i].f);
+        if (config_keys[i].is_float)
+            format_float(buf, sizeof buf, *(const float *)field);
         else
-            snprintf(buf, sizeof buf, "%d", kv[i].i);
-        int err = weights_set_meta(w, kv[i].key, buf);
+            snprintf(buf, sizeof buf, "%d", *(const int *)field);
+        int err = weights_set_meta(w, config_keys[i].key, buf);
         if (err)
             return err;
     }
-    return WEIGHTS_OK;
+    return VALAR_OK;
 }
 
 /* ---- create / destroy ---- */
@@ -369,7 +294,7 @@ static int build_filterbank(melspec *m)
     const int n = m->n_mels;
     double *f = malloc((size_t)(n + 2) * sizeof *f); /* band edges, Hz */
     if (!f)
-        return MELSPEC_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     for (int i = 0; i < n + 2; i++)
         f[i] = mel_edge(c, i);
     size_t total = 0;
@@ -385,7 +310,7 @@ static int build_filterbank(melspec *m)
                 m->wt[m->band_off[b] + i] =
                     (float)mel_weight(f[b], f[b + 1], f[b + 2], bin_hz(c, m->band_start[b] + i));
     free(f);
-    return m->wt ? MELSPEC_OK : MELSPEC_ERR_NOMEM;
+    return m->wt ? VALAR_OK : VALAR_ERR_NOMEM;
 }
 
 static long long gcd_ll(long long a, long long b)
@@ -421,26 +346,9 @@ static void warm_up_length(melspec *m)
     m->warm_skip = (size_t)llround((double)k * out / in);
 }
 
-int melspec_create(const melspec_config *c, double input_rate, melspec **out)
+/* Buffers, filterbank, window and FFT plan. */
+static int make_stft(melspec *m)
 {
-    if (out)
-        *out = NULL;
-    if (!c || !out || melspec_config_check(c, NULL, 0))
-        return MELSPEC_ERR_CONFIG;
-    if (!(input_rate >= MIN_INPUT_RATE && input_rate <= MAX_INPUT_RATE))
-        return MELSPEC_ERR_RATE;
-    melspec *m = calloc(1, sizeof *m);
-    if (!m)
-        return MELSPEC_ERR_NOMEM;
-    m->cfg = *c;
-    m->n_fft = c->n_fft;
-    m->hop = c->hop;
-    m->n_bins = c->n_fft / 2 + 1;
-    m->n_mels = c->n_mels;
-    m->frames_per_seg = melspec_segment_samples(c) / c->hop;
-    m->input_rate = input_rate;
-    int err = MELSPEC_ERR_NOMEM;
-
     const size_t N = (size_t)m->n_fft, M = (size_t)m->n_mels;
     m->window = malloc(N * sizeof *m->window);
     m->hist = malloc(N * sizeof *m->hist);
@@ -449,50 +357,71 @@ int melspec_create(const melspec_config *c, double input_rate, melspec **out)
     m->band_start = malloc(M * sizeof *m->band_start);
     m->band_len = malloc(M * sizeof *m->band_len);
     m->band_off = malloc(M * sizeof *m->band_off);
-    m->acc = malloc(M * sizeof *m->acc);
+    m->acc = malloc((size_t)m->n_bins * sizeof *m->acc);
     m->frame = malloc(M * sizeof *m->frame);
     if (!m->window || !m->hist || !m->fft_in || !m->fft_out || !m->band_start || !m->band_len ||
-        !m->band_off || !m->acc || !m->frame)
-        goto fail;
-    if (build_filterbank(m))
-        goto fail;
+        !m->band_off || !m->acc || !m->frame || build_filterbank(m))
+        return VALAR_ERR_NOMEM;
     /* periodic Hann (scipy get_window('hann', N, fftbins=True)) */
     for (size_t i = 0; i < N; i++)
         m->window[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * (double)i / (double)N));
-
     pthread_mutex_lock(&planner_lock);
     m->plan = fftwf_plan_dft_r2c_1d(m->n_fft, m->fft_in, m->fft_out, FFTW_ESTIMATE);
     pthread_mutex_unlock(&planner_lock);
-    if (!m->plan)
-        goto fail;
+    return m->plan ? VALAR_OK : VALAR_ERR_NOMEM;
+}
 
-    if (input_rate != (double)c->sample_rate) {
-        double ratio = (double)c->sample_rate / input_rate;
-        /* one chunk's worth of output plus slack; soxr keeps any excess */
-        m->res_cap = (size_t)ceil(CHUNK * ratio) + 64;
-        m->chunk = malloc(CHUNK * sizeof *m->chunk);
-        m->res = malloc(m->res_cap * sizeof *m->res);
-        if (!m->chunk || !m->res)
-            goto fail;
-        soxr_error_t e = NULL;
-        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
-        soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-        soxr_runtime_spec_t rt = soxr_runtime_spec(1);
-        pthread_mutex_lock(&planner_lock); /* filter design; cheap to be safe */
-        m->soxr = soxr_create(input_rate, (double)c->sample_rate, 1, &e, &io, &q, &rt);
-        pthread_mutex_unlock(&planner_lock);
-        if (!m->soxr || e) {
-            err = MELSPEC_ERR_RESAMPLE;
-            goto fail;
-        }
-        warm_up_length(m);
+/* libsoxr from the input rate to the model rate, and its buffers. */
+static int make_resampler(melspec *m)
+{
+    const double ratio = (double)m->cfg.sample_rate / m->input_rate;
+    /* one chunk's worth of output plus slack; soxr keeps any excess */
+    m->res_cap = (size_t)ceil(CHUNK * ratio) + 64;
+    m->chunk = malloc(CHUNK * sizeof *m->chunk);
+    m->res = malloc(m->res_cap * sizeof *m->res);
+    if (!m->chunk || !m->res)
+        return VALAR_ERR_NOMEM;
+    soxr_error_t e = NULL;
+    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+    soxr_runtime_spec_t rt = soxr_runtime_spec(1);
+    pthread_mutex_lock(&planner_lock); /* filter design; cheap to be safe */
+    m->soxr = soxr_create(m->input_rate, (double)m->cfg.sample_rate, 1, &e, &io, &q, &rt);
+    pthread_mutex_unlock(&planner_lock);
+    if (!m->soxr || e)
+        return VALAR_ERR_RESAMPLE;
+    warm_up_length(m);
+    return VALAR_OK;
+}
+
+int melspec_create(const melspec_config *c, double input_rate, melspec **out)
+{
+    if (out)
+        *out = NULL;
+    if (!c || !out || melspec_config_check(c, NULL, 0))
+        return VALAR_ERR_CONFIG;
+    if (!(input_rate >= MIN_INPUT_RATE && input_rate <= MAX_INPUT_RATE))
+        return VALAR_ERR_RATE;
+    melspec *m = calloc(1, sizeof *m);
+    if (!m)
+        return VALAR_ERR_NOMEM;
+    m->cfg = *c;
+    m->n_fft = c->n_fft;
+    m->hop = c->hop;
+    m->n_bins = c->n_fft / 2 + 1;
+    m->n_mels = c->n_mels;
+    m->frames_per_seg = melspec_segment_samples(c) / c->hop;
+    m->input_rate = input_rate;
+    int err = make_stft(m);
+    if (!err && input_rate != (double)c->sample_rate)
+        err = make_resampler(m);
+    if (err) {
+        melspec_destroy(m);
+        return err;
     }
     melspec_reset(m);
     *out = m;
-    return MELSPEC_OK;
-fail:
-    melspec_destroy(m);
-    return err;
+    return VALAR_OK;
 }
 
 void melspec_destroy(melspec *m)
@@ -543,7 +472,7 @@ void melspec_reset(melspec *m)
         return;
     memset(m->hist, 0, (size_t)m->n_fft * sizeof *m->hist);
     m->fill = 0;
-    memset(m->acc, 0, (size_t)m->n_mels * sizeof *m->acc);
+    memset(m->acc, 0, (size_t)m->n_bins * sizeof *m->acc);
     m->frames_in_seg = 0;
     for (int b = 0; b < m->n_mels; b++)
         m->frame[b] = logf(m->cfg.log_floor);
@@ -555,25 +484,27 @@ void melspec_reset(melspec *m)
         prime_resampler(m);
 }
 
-/* ---- streaming ---- */
+/* ---- streaming ----
+ * Everything from here on runs on the thread that feeds: an audio callback,
+ * an LV2 run() or a worker. It never allocates, locks or does I/O. */
 
-/* One STFT frame of hist into the segment's mel sums. */
+/* One STFT frame of hist into the segment's power sums. The filterbank is
+ * linear, so it is applied once per segment to the summed power (25 times
+ * less work than per frame). Loops over whole arrays, which the compiler
+ * vectorises (melspec.c is built with -O3). */
 static void stft_frame(melspec *m)
 {
-    const int N = m->n_fft;
+    const int N = m->n_fft, nb = m->n_bins;
+    const float *restrict h = m->hist, *restrict w = m->window;
+    float *restrict in = m->fft_in;
     for (int i = 0; i < N; i++)
-        m->fft_in[i] = m->hist[i] * m->window[i];
+        in[i] = h[i] * w[i];
     fftwf_execute(m->plan);
-    const fftwf_complex *X = m->fft_out;
-    for (int b = 0; b < m->n_mels; b++) {
-        const float *w = m->wt + m->band_off[b];
-        const int k0 = m->band_start[b], n = m->band_len[b];
-        double s = 0.0;
-        for (int i = 0; i < n; i++) {
-            const double re = X[k0 + i][0], im = X[k0 + i][1];
-            s += (double)w[i] * (re * re + im * im);
-        }
-        m->acc[b] += s;
+    const float *restrict X = (const float *)m->fft_out; /* re, im pairs */
+    double *restrict acc = m->acc;
+    for (int k = 0; k < nb; k++) {
+        const double re = X[2 * k], im = X[2 * k + 1];
+        acc[k] += re * re + im * im;
     }
 }
 
@@ -581,10 +512,15 @@ static void end_segment(melspec *m)
 {
     const double floor_ = (double)m->cfg.log_floor;
     for (int b = 0; b < m->n_mels; b++) {
-        double mean = m->acc[b] / m->frames_per_seg;
+        const float *w = m->wt + m->band_off[b];
+        const double *p = m->acc + m->band_start[b];
+        double s = 0.0;
+        for (int i = 0; i < m->band_len[b]; i++)
+            s += (double)w[i] * p[i];
+        double mean = s / m->frames_per_seg;
         m->frame[b] = (float)log(mean > floor_ ? mean : floor_);
-        m->acc[b] = 0.0;
     }
+    memset(m->acc, 0, (size_t)m->n_bins * sizeof *m->acc);
     m->frames_in_seg = 0;
     m->index++;
 }

@@ -22,14 +22,6 @@
 #include <stddef.h>
 #include "weights.h"
 
-enum {
-    MELSPEC_OK = 0,
-    MELSPEC_ERR_NOMEM = -1,
-    MELSPEC_ERR_CONFIG = -2,   /* inconsistent numbers (see melspec_config_check) */
-    MELSPEC_ERR_RATE = -3,     /* input rate not usable */
-    MELSPEC_ERR_RESAMPLE = -4, /* libsoxr refused */
-};
-
 typedef struct {
     int sample_rate; /* model rate, Hz */
     int n_fft;       /* FFT size = window length, samples */
@@ -44,30 +36,37 @@ typedef struct {
 /* valar's defaults: 22050 Hz, n_fft 1024, hop 441 (20 ms, 25 frames per
  * segment), 64 mels from 0 to 11025 Hz, 500 ms, floor 1e-10. */
 void melspec_config_default(melspec_config *c);
-/* 0 if the numbers make sense, else MELSPEC_ERR_CONFIG and a message. */
+/* 0 if the numbers make sense, else VALAR_ERR_CONFIG and a message (msg
+ * may be NULL). */
 int melspec_config_check(const melspec_config *c, char *msg, size_t msglen);
 /* Read the feature config from a weight file's metadata (keys sample_rate,
- * n_fft, hop_length, n_mels, fmin, fmax, segment_ms, log_floor). Returns a
- * WEIGHTS_ERR_* code and a message naming the key when one is missing or bad. */
+ * n_fft, hop_length, n_mels, fmin, fmax, segment_ms, log_floor) with the
+ * typed getters of weights.h. 0, or VALAR_ERR_ARG, VALAR_ERR_MISSING or
+ * VALAR_ERR_META (a message naming the key); *c is unchanged on failure.
+ * Does not check the values: melspec_config_check does. */
 int melspec_config_read(melspec_config *c, const weights *w, char *msg, size_t msglen);
-/* Store the feature config in a weights object's metadata. */
+/* Store the feature config in a weights object's metadata (floats as the
+ * shortest decimal that reads back the same). 0, or VALAR_ERR_ARG,
+ * VALAR_ERR_NOMEM (w may then hold some of the keys). */
 int melspec_config_write(const melspec_config *c, weights *w);
 /* Samples per segment at the model rate. */
 int melspec_segment_samples(const melspec_config *c);
 
 typedef struct melspec melspec;
 
-const char *melspec_strerror(int err);
-
 /* input_rate: rate of the samples that will be fed (resampled when it differs
- * from c->sample_rate). */
+ * from c->sample_rate). 0, or VALAR_ERR_CONFIG (c fails melspec_config_check),
+ * VALAR_ERR_RATE (input_rate outside 1 kHz..1 MHz), VALAR_ERR_RESAMPLE,
+ * VALAR_ERR_NOMEM; *out is NULL on failure. Not real-time safe (FFTW and
+ * libsoxr plan and allocate); any thread. */
 int melspec_create(const melspec_config *c, double input_rate, melspec **out);
 void melspec_destroy(melspec *m);
 /* Back to the start of a stream (zeros before it, empty resampler). Not
  * real-time safe when resampling: libsoxr frees and reallocates its state. */
 void melspec_reset(melspec *m);
 
-/* Feed mono samples at the input rate. Consumes input until a segment
+/* Feed mono samples at the input rate (the caller's thread: an audio
+ * callback, an LV2 run() or a worker; real-time safe). Consumes input until a segment
  * completes or the input is used up, and returns the number of samples
  * consumed; *ready is set to 1 when a new segment is available from
  * melspec_frame (call again with the rest of the input). */

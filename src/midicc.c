@@ -1,5 +1,4 @@
 #include <stddef.h>
-#include <stdio.h>
 
 #include "midicc.h"
 
@@ -44,20 +43,18 @@ int midicc_config_check(const midicc_config *c, char *msg, size_t msglen)
     case OK:
         return 0;
     case BAD_CHANNEL:
-        snprintf(msg, msglen, "MIDI channel %d out of range (1..16)", c->channel);
-        break;
+        return valar_fail(msg, msglen, VALAR_ERR_ARG, "MIDI channel %d out of range (1..16)",
+                          c->channel);
     case BAD_AROUSAL:
     case BAD_VALENCE:
-        snprintf(msg, msglen, "%s controller %d out of range (0..%d%s)",
-                 p == BAD_VALENCE ? "valence" : "arousal",
-                 p == BAD_VALENCE ? c->cc_valence : c->cc_arousal, max_cc(c),
-                 c->fine14 ? " with 14-bit pairs: LSB is controller + 32" : "");
-        break;
+        return valar_fail(msg, msglen, VALAR_ERR_ARG, "%s controller %d out of range (0..%d%s)",
+                          p == BAD_VALENCE ? "valence" : "arousal",
+                          p == BAD_VALENCE ? c->cc_valence : c->cc_arousal, max_cc(c),
+                          c->fine14 ? " with 14-bit pairs: LSB is controller + 32" : "");
     default:
-        snprintf(msg, msglen, "arousal and valence use the same controller %d", c->cc_arousal);
-        break;
+        return valar_fail(msg, msglen, VALAR_ERR_ARG,
+                          "arousal and valence use the same controller %d", c->cc_arousal);
     }
-    return MIDICC_ERR_ARG;
 }
 
 static int scale(float x, int top)

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-enum { MIDICC_ERR_ARG = -60 };
+#include "valar_error.h"
 
 typedef struct {
     int channel;    /* 1..16 */
@@ -21,13 +21,15 @@ typedef struct {
 
 /* Channel 1, CC 20 arousal, CC 21 valence (undefined controllers), 7-bit. */
 void midicc_config_default(midicc_config *c);
-/* 0, or MIDICC_ERR_ARG and a message naming the bad number. */
+/* 0, or VALAR_ERR_ARG and a message naming the bad number (not for
+ * real-time threads: it formats). */
 int midicc_config_check(const midicc_config *c, char *msg, size_t msglen);
 /* The same test without the message (no formatting): 1 valid, 0 not.
  * Real-time safe. */
 int midicc_config_valid(const midicc_config *c);
 
-/* x in -1..1 (clamped; NaN counts as 0) to 0..127 and 0..16383. */
+/* x in -1..1 (clamped; NaN counts as 0) to 0..127 and 0..16383. These and
+ * midicc_encode run on the audio thread (JACK process callback, LV2 run()). */
 int midicc_value7(float x);
 int midicc_value14(float x);
 

@@ -1,5 +1,6 @@
 #include "offline.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static int all_frames(audiofile *af, const melspec_config *cfg, float *buf, floa
     int err = melspec_create(cfg, audiofile_rate(af), &m);
     if (err) {
         snprintf(msg, msglen, "features at input rate %g Hz: %s", audiofile_rate(af),
-                 melspec_strerror(err));
+                 valar_strerror(err));
         return err;
     }
     const size_t M = (size_t)cfg->n_mels;
@@ -91,7 +92,7 @@ static int all_frames(audiofile *af, const melspec_config *cfg, float *buf, floa
     if (nomem) {
         free(frames);
         snprintf(msg, msglen, "out of memory");
-        return AUDIOFILE_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     }
     *out = frames;
     *T = (int)n;
@@ -110,20 +111,20 @@ static int run_offline(audiofile *af, const weights *w, float *buf, results *rs,
     if (err)
         return err;
     float *frames = NULL;
-    int T = 0;
-    err = all_frames(af, &cfg, buf, &frames, &T, msg, msglen);
-    const char *sl = weights_meta(w, "seq_len");
-    long sv = sl ? strtol(sl, NULL, 10) : 0; /* atoi is undefined out of range */
-    int win = sv > 0 && sv < T ? (int)sv : T;
+    int T = 0, sv = 0;
+    err = offline_seq_len(w, &sv, msg, msglen);
+    if (!err)
+        err = all_frames(af, &cfg, buf, &frames, &T, msg, msglen);
+    int win = sv > 0 && sv < T ? sv : T;
     float *out = T > 0 ? malloc(sizeof(float) * 2 * (size_t)T) : NULL;
     if (!err && T > 0 && !out)
-        err = AUDIOFILE_ERR_NOMEM;
+        err = VALAR_ERR_NOMEM;
     /* Non-overlapping windows of the length the model was trained on. */
     for (int t = 0; !err && t < T; t += win) {
         int len = T - t < win ? T - t : win;
         err = crnn_run_sequence(net, frames + (size_t)t * cfg.n_mels, len, out + 2 * (size_t)t);
         if (err)
-            snprintf(msg, msglen, "%s", crnn_strerror(err));
+            snprintf(msg, msglen, "%s", valar_strerror(err));
     }
     for (int t = 0; !err && t < T; t++) {
         analyzer_result r = {(double)t * cfg.segment_ms / 1000.0, out[2 * t], out[2 * t + 1]};
@@ -133,6 +134,14 @@ static int run_offline(audiofile *af, const weights *w, float *buf, results *rs,
     free(frames);
     crnn_destroy(net);
     return err;
+}
+
+int offline_seq_len(const weights *w, int *seq_len, char *msg, size_t msglen)
+{
+    *seq_len = 0;
+    if (!weights_meta(w, "seq_len"))
+        return 0;
+    return weights_meta_int(w, "seq_len", 0, INT_MAX, seq_len, msg, msglen);
 }
 
 int offline_features(const char *path, const melspec_config *cfg, float **frames, int *T, char *msg,
@@ -146,13 +155,13 @@ int offline_features(const char *path, const melspec_config *cfg, float **frames
         return err;
     char inner[256] = "";
     float *buf = malloc(sizeof(float) * BLOCK);
-    err = buf ? all_frames(af, cfg, buf, frames, T, inner, sizeof inner) : AUDIOFILE_ERR_NOMEM;
+    err = buf ? all_frames(af, cfg, buf, frames, T, inner, sizeof inner) : VALAR_ERR_NOMEM;
     if (!err && audiofile_damage(af)) { /* training wants every file whole */
         snprintf(inner, sizeof inner, "%s", audiofile_damage(af));
         free(*frames);
         *frames = NULL;
         *T = 0;
-        err = AUDIOFILE_ERR_READ;
+        err = VALAR_ERR_DECODE;
     }
     if (err)
         snprintf(msg, msglen, "%s: %s", path, *inner ? inner : "out of memory");
@@ -179,18 +188,18 @@ int offline_analyze_file(const char *path, const weights *w, analyzer_result **r
     char inner[512] = "";
     const char *kind = weights_meta(w, "kind");
     if (!buf)
-        err = AUDIOFILE_ERR_NOMEM;
+        err = VALAR_ERR_NOMEM;
     else if (kind && strcmp(kind, "streaming") == 0)
         err = run_streaming(af, w, buf, &rs, inner, sizeof inner);
     else
         err = run_offline(af, w, buf, &rs, inner, sizeof inner);
     if (!err && rs.oom)
-        err = AUDIOFILE_ERR_NOMEM;
+        err = VALAR_ERR_NOMEM;
     /* Damaged audio: what was decoded is analysed, unless nothing was. */
     const char *damage = err ? NULL : audiofile_damage(af);
     if (damage && audiofile_position(af) == 0) {
         snprintf(inner, sizeof inner, "%s", damage);
-        err = AUDIOFILE_ERR_READ;
+        err = VALAR_ERR_DECODE;
     }
     if (err) {
         snprintf(msg, msglen, "%s: %s", path, *inner ? inner : "out of memory");

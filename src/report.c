@@ -158,12 +158,12 @@ static int begin(report *rp)
 int report_write(report *rp, const report_item *it)
 {
     if (begin(rp))
-        return -1;
+        return VALAR_ERR_IO;
     char *buf = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&buf, &len);
     if (!m)
-        return -1;
+        return VALAR_ERR_NOMEM;
     if (rp->format == REPORT_CSV)
         csv_record(rp, m, it);
     else
@@ -175,7 +175,7 @@ int report_write(report *rp, const report_item *it)
         err = fwrite(buf, 1, len, rp->f) != len;
     free(buf);
     rp->count += !err;
-    return err ? -1 : 0;
+    return err ? VALAR_ERR_IO : 0;
 }
 
 int report_create(FILE *f, int format, int summary, int file_column, const char *model,
@@ -184,7 +184,7 @@ int report_create(FILE *f, int format, int summary, int file_column, const char 
     report *rp = calloc(1, sizeof *rp);
     *out = rp;
     if (!rp)
-        return -1;
+        return VALAR_ERR_NOMEM;
     *rp = (report){f, model, format, summary, file_column, 0, 0};
     return 0;
 }
@@ -192,10 +192,10 @@ int report_create(FILE *f, int format, int summary, int file_column, const char 
 int report_finish(report *rp)
 {
     if (begin(rp))
-        return -1;
+        return VALAR_ERR_IO;
     if (rp->format == REPORT_JSON)
         fputs("\n]}\n", rp->f);
-    return fflush(rp->f) != 0 || ferror(rp->f) ? -1 : 0;
+    return fflush(rp->f) != 0 || ferror(rp->f) ? VALAR_ERR_IO : 0;
 }
 
 void report_destroy(report *rp)

@@ -37,13 +37,14 @@ typedef struct report report;
 /* Output to f. summary: one row/object per file; file_column: CSV per
  * segment with a leading file column; model: the weight file named in JSON
  * (kept, not copied). The CSV header or JSON opening is written with the
- * first record or by report_finish. 0, or -1 (out of memory). */
+ * first record or by report_finish. 0, or VALAR_ERR_NOMEM (*out NULL). */
 int report_create(FILE *f, int format, int summary, int file_column, const char *model,
                   report **out);
-/* 0, or -1 on a write error (errno says which). */
+/* 0, or VALAR_ERR_IO on a write error (errno says which), VALAR_ERR_NOMEM
+ * (nothing written); after a write error part of the record may be out. */
 int report_write(report *rp, const report_item *it);
 /* Completes the output (an empty one if nothing was written: a header, or
- * a JSON document without files) and flushes. 0 or -1 (errno). */
+ * a JSON document without files) and flushes. 0 or VALAR_ERR_IO (errno). */
 int report_finish(report *rp);
 void report_destroy(report *rp);
 

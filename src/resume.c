@@ -59,8 +59,8 @@ int resume_done(const resume *r, const char *path, long long size, const char *m
 }
 
 /* One line: a file object of the right kind. Its key is kept when it has a
- * size and mtime (standard input has neither and is never skipped). 0, or -1
- * with what is wrong in msg; -2 out of memory. */
+ * size and mtime (standard input has neither and is never skipped). 0, or
+ * VALAR_ERR_RESUME with what is wrong in msg, VALAR_ERR_NOMEM. */
 static int take_line(resume *r, const char *line, int summary, char *msg, size_t msglen)
 {
     cJSON *o = cJSON_Parse(line);
@@ -70,13 +70,12 @@ static int take_line(resume *r, const char *line, int summary, char *msg, size_t
     int frames = cJSON_HasObjectItem(o, "frames"), segs = cJSON_HasObjectItem(o, "segments");
     int err = 0;
     if (!cJSON_IsObject(o) || !cJSON_IsString(file) || frames == segs) {
-        snprintf(msg, msglen, "not a line valar analyze -f jsonl writes");
-        err = -1;
+        err = valar_fail(msg, msglen, VALAR_ERR_RESUME, "not a line valar analyze -f jsonl writes");
     } else if (segs != summary) {
-        snprintf(msg, msglen, "holds %s lines, this run writes %s (%s --summary)",
-                 segs ? "summary" : "per-segment", summary ? "summaries" : "segments",
-                 segs ? "add" : "drop");
-        err = -1;
+        err = valar_fail(msg, msglen, VALAR_ERR_RESUME,
+                         "holds %s lines, this run writes %s (%s --summary)",
+                         segs ? "summary" : "per-segment", summary ? "summaries" : "segments",
+                         segs ? "add" : "drop");
     } else if (cJSON_IsNumber(size) && cJSON_IsString(mtime) &&
                strlen(mtime->valuestring) < sizeof r->k->mtime) {
         if (r->n == r->cap) {
@@ -84,7 +83,7 @@ static int take_line(resume *r, const char *line, int summary, char *msg, size_t
             key *p = realloc(r->k, cap * sizeof *p);
             if (!p) {
                 cJSON_Delete(o);
-                return -2;
+                return VALAR_ERR_NOMEM;
             }
             r->k = p;
             r->cap = cap;
@@ -92,7 +91,7 @@ static int take_line(resume *r, const char *line, int summary, char *msg, size_t
         key *k = &r->k[r->n];
         if (!(k->path = strdup(file->valuestring))) {
             cJSON_Delete(o);
-            return -2;
+            return VALAR_ERR_NOMEM;
         }
         k->size = (long long)size->valuedouble;
         strcpy(k->mtime, mtime->valuestring);
@@ -120,44 +119,39 @@ static int read_lines(resume *r, FILE *f, int summary, const char *path, char *m
         if (len == 1)
             continue; /* a blank line */
         err = take_line(r, line, summary, inner, sizeof inner);
-        if (err == -1)
-            snprintf(msg, msglen, "--resume %s: line %zu: %s", path, r->lines, inner);
+        if (err == VALAR_ERR_RESUME)
+            valar_fail(msg, msglen, err, "--resume %s: line %zu: %s", path, r->lines, inner);
         else if (err)
-            snprintf(msg, msglen, "--resume %s: out of memory", path);
+            valar_fail(msg, msglen, err, "--resume %s: out of memory", path);
     }
     free(line);
-    if (!err && ferror(f)) {
-        snprintf(msg, msglen, "--resume %s: read error: %s", path, strerror(errno));
-        err = -1;
-    }
-    if (!err && r->dropped && ftruncate(fileno(f), (off_t)whole) != 0) {
-        snprintf(msg, msglen, "--resume %s: cannot drop the incomplete last line: %s", path,
-                 strerror(errno));
-        err = -1;
-    }
-    return err ? -1 : 0;
+    if (!err && ferror(f))
+        err = valar_fail(msg, msglen, VALAR_ERR_IO, "--resume %s: read error: %s", path,
+                         strerror(errno));
+    if (!err && r->dropped && ftruncate(fileno(f), (off_t)whole) != 0)
+        err = valar_fail(msg, msglen, VALAR_ERR_IO,
+                         "--resume %s: cannot drop the incomplete last line: %s", path,
+                         strerror(errno));
+    return err;
 }
 
 int resume_open(const char *path, int summary, resume **out, char *msg, size_t msglen)
 {
     resume *r = calloc(1, sizeof *r);
     *out = NULL;
-    if (!r) {
-        snprintf(msg, msglen, "--resume %s: out of memory", path);
-        return -1;
-    }
+    if (!r)
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "--resume %s: out of memory", path);
     FILE *f = fopen(path, "r+");
     if (!f && errno != ENOENT) {
-        snprintf(msg, msglen, "--resume %s: %s", path, strerror(errno));
         resume_destroy(r);
-        return -1;
+        return valar_fail(msg, msglen, VALAR_ERR_IO, "--resume %s: %s", path, strerror(errno));
     }
     if (f) {
         int err = read_lines(r, f, summary, path, msg, msglen);
         fclose(f);
         if (err) {
             resume_destroy(r);
-            return -1;
+            return err;
         }
     }
     if (r->n)

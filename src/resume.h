@@ -10,12 +10,16 @@
 
 #include <stddef.h>
 
+#include "valar_error.h"
+
 typedef struct resume resume;
 
 /* Reads path (a missing file: nothing done yet). summary: whether this run
  * writes summaries; a file holding the other kind of line is refused, as is
- * a line that is not a valar file object. 0, or -1 with a message naming the
- * file (and line). */
+ * a line that is not a valar file object. 0, or VALAR_ERR_RESUME (such a
+ * line), VALAR_ERR_IO, VALAR_ERR_NOMEM, with a message naming the file (and
+ * line); *out is NULL on failure (an incomplete last line may have been cut
+ * off the file already). */
 int resume_open(const char *path, int summary, resume **out, char *msg, size_t msglen);
 void resume_destroy(resume *r);
 /* Whole lines read, and bytes of an incomplete last line dropped. */

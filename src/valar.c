@@ -3,7 +3,6 @@
  *   valar info MODEL                  what a weight file holds
  *   valar listen [options]            live analysis (src/live/) */
 #include <errno.h>
-#include <getopt.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,12 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "batch.h"
 #include "config.h"
 #include "crnn.h"
 #include "filelist.h"
-#include "melspec.h"
+#include "model.h"
 #include "modelpath.h"
+#include "optparse.h"
+#include "plot.h"
 #include "progress.h"
 #include "report.h"
 #include "resume.h"
@@ -62,6 +64,8 @@ static void usage(FILE *f)
                "      --deam DIR       also write DIR/arousal.csv and DIR/valence.csv in the\n"
                "                       MediaEval/DEAM wide format (song_id = file name\n"
                "                       without extension, columns sample_15000ms, ...)\n"
+               "      --plot FILE.svg  also draw the results (curves over time and the path\n"
+               "                       in the valence-arousal plane, one panel per file)\n"
                "  -q, --quiet          no notes and no progress bar on stderr\n"
                "CSV columns: time_s,arousal,valence (time_s = start of the 500 ms segment);\n"
                "with several files, -r or --files-from a leading 'file' column is added.\n"
@@ -72,61 +76,26 @@ static void usage(FILE *f)
                "Training is a separate program: valar-train --help.\n");
 }
 
-/* Output goes to a temp file beside the target, renamed into place at the
- * end, so a failed run never leaves a half-written file. */
-typedef struct {
-    FILE *f;
-    char tmp[4096];
-    const char *path;
-} outfile;
-
-static int out_open(outfile *o, const char *path)
+/* -o, --deam and --plot files are written whole or not at all
+ * (atomicfile.h). NULL having said why. */
+static FILE *atomic_open(atomicfile *a, const char *path)
 {
-    o->path = path;
-    if (!path) {
-        o->f = stdout;
-        return 0;
+    char msg[4200];
+    if (atomicfile_open(a, path, NULL, msg, sizeof msg)) {
+        fprintf(stderr, "valar: %s\n", msg);
+        return NULL;
     }
-    snprintf(o->tmp, sizeof o->tmp, "%s.XXXXXX", path);
-    int fd = mkstemp(o->tmp);
-    if (fd >= 0) {
-        /* mkstemp makes the file 0600: give it the replaced file's mode, or
-         * what a plain create would. Not fatal if it fails. */
-        struct stat st;
-        mode_t mode;
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-            mode = st.st_mode & 07777;
-        } else {
-            mode_t um = umask(0);
-            umask(um);
-            mode = 0666 & ~um;
-        }
-        fchmod(fd, mode);
-    }
-    if (fd < 0 || !(o->f = fdopen(fd, "w"))) {
-        fprintf(stderr, "valar: %s: cannot write: %s\n", path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(o->tmp);
-        }
-        return -1;
-    }
-    return 0;
+    return a->f;
 }
 
-static int out_close(outfile *o, int ok)
+/* ok: everything was written, keep the file. 0, or -1 (said why when ok). */
+static int atomic_close(atomicfile *a, int ok)
 {
-    if (!o->path)
-        return fflush(stdout) == 0 && ok ? 0 : -1;
-    int err = ferror(o->f);
-    if (fclose(o->f) != 0)
-        err = 1;
-    if (ok && !err && rename(o->tmp, o->path) == 0)
-        return 0;
-    if (ok)
-        fprintf(stderr, "valar: %s: cannot write: %s\n", o->path, strerror(errno));
-    unlink(o->tmp);
-    return -1;
+    char msg[4200];
+    int err = atomicfile_commit(a, ok, msg, sizeof msg);
+    if (err && ok)
+        fprintf(stderr, "valar: %s\n", msg);
+    return ok && !err ? 0 : -1;
 }
 
 typedef struct {
@@ -140,58 +109,43 @@ static int write_deam(const char *dir, const analysis *a, int nfiles, int which)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.csv", dir, which ? "valence" : "arousal");
-    outfile o;
-    if (out_open(&o, path))
+    atomicfile af;
+    FILE *f = atomic_open(&af, path);
+    if (!f)
         return -1;
     size_t cols = 0;
     for (int i = 0; i < nfiles; i++)
         cols = a[i].n > cols ? a[i].n : cols;
-    fprintf(o.f, "song_id");
+    fprintf(f, "song_id");
     for (size_t k = 30; k < cols; k++)
-        fprintf(o.f, ",sample_%zums", k * 500);
-    fputc('\n', o.f);
+        fprintf(f, ",sample_%zums", k * 500);
+    fputc('\n', f);
     for (int i = 0; i < nfiles; i++) {
         const char *base = strrchr(a[i].path, '/');
         base = base ? base + 1 : a[i].path;
         const char *dot = strrchr(base, '.');
-        fprintf(o.f, "%.*s", dot ? (int)(dot - base) : (int)strlen(base), base);
+        fprintf(f, "%.*s", dot ? (int)(dot - base) : (int)strlen(base), base);
         for (size_t k = 30; k < cols; k++) {
             if (k < a[i].n)
-                fprintf(o.f, ",%.6f", which ? a[i].r[k].valence : a[i].r[k].arousal);
+                fprintf(f, ",%.6f", which ? a[i].r[k].valence : a[i].r[k].arousal);
             else
-                fputc(',', o.f); /* blank cells after a shorter song's end, as in DEAM */
+                fputc(',', f); /* blank cells after a shorter song's end, as in DEAM */
         }
-        fputc('\n', o.f);
+        fputc('\n', f);
     }
-    return out_close(&o, 1);
+    return atomic_close(&af, 1);
 }
 
-/* Load a model and check it is usable, so a bad file is reported once,
- * naming it, before any audio is read. */
-static weights *load_model(const char *path, int quiet)
+/* model_load, saying what is wrong or that it is a placeholder. */
+static weights *load_model(const char *path, int need_streaming, int quiet)
 {
-    char msg[512];
+    char msg[1024];
     weights *w;
-    if (weights_load(path, &w, msg, sizeof msg)) {
+    if (model_load(path, need_streaming, &w, msg, sizeof msg)) {
         fprintf(stderr, "valar: %s\n", msg);
         return NULL;
     }
-    melspec_config cfg;
-    crnn *net = NULL;
-    char inner[480];
-    int err = melspec_config_read(&cfg, w, inner, sizeof inner);
-    if (!err)
-        err = melspec_config_check(&cfg, inner, sizeof inner);
-    if (!err)
-        err = crnn_create(w, &net, inner, sizeof inner);
-    crnn_destroy(net);
-    if (err) {
-        fprintf(stderr, "valar: %s: %s\n", path, inner);
-        weights_destroy(w);
-        return NULL;
-    }
-    const char *ph = weights_meta(w, "placeholder");
-    if (!quiet && ph && strcmp(ph, "true") == 0)
+    if (!quiet && model_is_placeholder(w))
         fprintf(stderr, "valar: note: %s is a placeholder model (random weights, not trained)\n",
                 path);
     return w;
@@ -203,10 +157,8 @@ static int writable_dir(const char *dir)
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0;
 }
 
-enum { O_DEAM = 256, O_SUMMARY, O_UNORDERED, O_FILES_FROM, O_RESUME, O_LIST };
-
 typedef struct {
-    const char *model, *output, *deam, *files_from, *resume;
+    const char *model, *output, *deam, *files_from, *resume, *plot;
     int streaming, fmt, quiet, jobs, unordered, summary, recursive, sep, list;
 } analyze_opts;
 
@@ -223,94 +175,31 @@ static int all_cores(void)
 /* Options of valar analyze; -1 to go on, else the exit status. */
 static int parse_analyze(int argc, char **argv, analyze_opts *o)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},
-        {"streaming", no_argument, 0, 's'},
-        {"format", required_argument, 0, 'f'},
-        {"output", required_argument, 0, 'o'},
-        {"deam", required_argument, 0, O_DEAM},
-        {"quiet", no_argument, 0, 'q'},
-        {"jobs", required_argument, 0, 'j'},
-        {"unordered", no_argument, 0, O_UNORDERED},
-        {"summary", no_argument, 0, O_SUMMARY},
-        {"recursive", no_argument, 0, 'r'},
-        {"files-from", required_argument, 0, O_FILES_FROM},
-        {"null", no_argument, 0, '0'},
-        {"resume", required_argument, 0, O_RESUME},
-        {"list", no_argument, 0, O_LIST},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+    const opt_def opts[] = {
+        {"model", 'm', OPT_STRING, .dst = &o->model},
+        {"streaming", 's', OPT_FLAG, .dst = &o->streaming},
+        {"format", 'f', OPT_CHOICE, .dst = &o->fmt, .lo = REPORT_CSV, .words = "csv|json|jsonl",
+         .what = "format"},
+        {"output", 'o', OPT_STRING, .dst = &o->output},
+        {"deam", 0, OPT_STRING, .dst = &o->deam},
+        {"quiet", 'q', OPT_FLAG, .dst = &o->quiet},
+        {"jobs", 'j', OPT_INT, .dst = &o->jobs, .lo = 1, .hi = 1024},
+        {"unordered", 0, OPT_FLAG, .dst = &o->unordered},
+        {"summary", 0, OPT_FLAG, .dst = &o->summary},
+        {"recursive", 'r', OPT_FLAG, .dst = &o->recursive},
+        {"files-from", 0, OPT_STRING, .dst = &o->files_from},
+        {"null", '0', OPT_SET, .dst = &o->sep, .lo = '\0'},
+        {"resume", 0, OPT_STRING, .dst = &o->resume},
+        {"list", 0, OPT_FLAG, .dst = &o->list},
+        {"plot", 0, OPT_STRING, .dst = &o->plot},
+        {"help", 'h', OPT_HELP, .dst = NULL},
     };
     *o = (analyze_opts){.fmt = -1, .jobs = all_cores(), .sep = '\n'};
-    int c;
-    while ((c = getopt_long(argc, argv, "m:sf:o:qj:r0h", opts, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case 'm':
-            o->model = optarg;
-            break;
-        case 's':
-            o->streaming = 1;
-            break;
-        case 'o':
-            o->output = optarg;
-            break;
-        case O_DEAM:
-            o->deam = optarg;
-            break;
-        case 'q':
-            o->quiet = 1;
-            break;
-        case O_SUMMARY:
-            o->summary = 1;
-            break;
-        case O_UNORDERED:
-            o->unordered = 1;
-            break;
-        case 'r':
-            o->recursive = 1;
-            break;
-        case O_FILES_FROM:
-            o->files_from = optarg;
-            break;
-        case '0':
-            o->sep = '\0';
-            break;
-        case O_RESUME:
-            o->resume = optarg;
-            break;
-        case O_LIST:
-            o->list = 1;
-            break;
-        case 'j':
-            errno = 0;
-            long j = strtol(optarg, &end, 10);
-            if (!*optarg || *end || errno || j < 1 || j > 1024) {
-                fprintf(stderr, "valar: -j: '%s' is not an integer in [1, 1024]\n", optarg);
-                return 2;
-            }
-            o->jobs = (int)j;
-            break;
-        case 'f':
-            if (strcmp(optarg, "csv") == 0)
-                o->fmt = REPORT_CSV;
-            else if (strcmp(optarg, "json") == 0)
-                o->fmt = REPORT_JSON;
-            else if (strcmp(optarg, "jsonl") == 0)
-                o->fmt = REPORT_JSONL;
-            else {
-                fprintf(stderr, "valar: unknown format '%s' (csv, json or jsonl)\n", optarg);
-                return 2;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
+    int r = optparse("valar", argc, argv, opts, sizeof opts / sizeof opts[0]);
+    if (r == 1 || r == -2)
+        usage(r > 0 ? stdout : stderr);
+    if (r)
+        return r > 0 ? 0 : 2;
     if (o->resume && (o->output || (o->fmt >= 0 && o->fmt != REPORT_JSONL))) {
         fprintf(stderr, "valar: --resume %s writes JSON Lines to that file: no -o or -f %s\n",
                 o->resume, o->output ? "" : "csv/json");
@@ -331,6 +220,18 @@ static int parse_analyze(int argc, char **argv, analyze_opts *o)
     return -1;
 }
 
+/* 0 if the folder of file can be written to, else -1 having said so. */
+static int check_parent(const char *flag, const char *file)
+{
+    char dir[4096];
+    const char *slash = strrchr(file, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - file) + 1 : 1, slash ? file : ".");
+    if (writable_dir(dir))
+        return 0;
+    fprintf(stderr, "valar: %s %s: %s is not a writable directory\n", flag, file, dir);
+    return -1;
+}
+
 /* Fail before any analysis (and before -o replaces a file) if an output
  * cannot be written. */
 static int check_outputs(const analyze_opts *o)
@@ -340,16 +241,10 @@ static int check_outputs(const analyze_opts *o)
         return -1;
     }
     const char *out = o->output ? o->output : o->resume;
-    if (out) {
-        char dir[4096];
-        const char *slash = strrchr(out, '/');
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + 1 : 1, slash ? out : ".");
-        if (!writable_dir(dir)) {
-            fprintf(stderr, "valar: %s %s: %s is not a writable directory\n",
-                    o->output ? "-o" : "--resume", out, dir);
-            return -1;
-        }
-    }
+    if (out && check_parent(o->output ? "-o" : "--resume", out))
+        return -1;
+    if (o->plot && check_parent("--plot", o->plot))
+        return -1;
     return 0;
 }
 
@@ -372,17 +267,7 @@ static weights *open_model(const analyze_opts *o, char *found, size_t len)
     } else {
         snprintf(found, len, "%s", model);
     }
-    weights *w = load_model(model, o->quiet);
-    if (!w)
-        return NULL;
-    const char *kind = weights_meta(w, "kind");
-    if (o->streaming && (!kind || strcmp(kind, "streaming") != 0)) {
-        fprintf(stderr, "valar: %s: --streaming needs a streaming model, this one is '%s'\n", model,
-                kind ? kind : "?");
-        weights_destroy(w);
-        return NULL;
-    }
-    return w;
+    return load_model(model, o->streaming, o->quiet);
 }
 
 static void walk_message(void *user, int error, const char *msg)
@@ -545,32 +430,56 @@ static void on_tick(void *user)
     progress_tick(st->pg);
 }
 
-/* Outputs written at the end from every file's results (--deam), which
- * are then kept in memory. */
+/* Outputs written at the end from every file's results (--deam, --plot),
+ * which are then kept in memory. */
 static int needs_all_results(const analyze_opts *o)
 {
-    return o->deam != NULL;
+    return o->deam != NULL || o->plot != NULL;
+}
+
+/* --plot: one SVG page for all files, written atomically. */
+static int write_plot(const char *path, const analysis *a, size_t n, const char *model,
+                      const weights *w)
+{
+    atomicfile af;
+    FILE *f = atomic_open(&af, path);
+    if (!f)
+        return -1;
+    const char *base = strrchr(model, '/');
+    plot_begin(f, (int)n, base ? base + 1 : model, model_is_placeholder(w));
+    for (size_t i = 0; i < n; i++)
+        plot_file(f, (int)i, a[i].path, a[i].r, a[i].n);
+    plot_end(f);
+    return atomic_close(&af, 1);
 }
 
 /* Those outputs, from the files kept in input order (failed ones left out). */
-static int write_from_all(const analyze_opts *o, analysis *a, size_t n)
+static int write_from_all(const analyze_opts *o, analysis *a, size_t n, const char *model,
+                          const weights *w)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (a[i].path)
-            a[k++] = a[i];
+        if (a[i].path && k++ != i) { /* moved, not copied: the caller frees each r once */
+            a[k - 1] = a[i];
+            a[i] = (analysis){0};
+        }
     if (o->deam && (write_deam(o->deam, a, (int)k, 0) || write_deam(o->deam, a, (int)k, 1)))
+        return -1;
+    if (o->plot && write_plot(o->plot, a, k, model, w))
         return -1;
     return 0;
 }
 
 /* The output stream: stdout, an atomic -o, the --resume file appended to,
  * or (jsonl) -o written line by line so that it can be read and resumed. */
-static FILE *open_output(const analyze_opts *o, outfile *of)
+static FILE *open_output(const analyze_opts *o, atomicfile *af)
 {
     const char *path = o->resume ? o->resume : o->output;
-    if (!o->resume && (o->fmt != REPORT_JSONL || !o->output))
-        return out_open(of, o->output) ? NULL : of->f;
+    af->f = NULL;
+    if (!path)
+        return stdout;
+    if (!o->resume && o->fmt != REPORT_JSONL)
+        return atomic_open(af, path);
     FILE *f = fopen(path, o->resume ? "a" : "w");
     if (!f)
         fprintf(stderr, "valar: %s: cannot write: %s\n", path, strerror(errno));
@@ -585,9 +494,11 @@ static int analyze_into(run_state *st, const weights *w, const char *model, FILE
     const analyze_opts *o = st->o;
     int jobs = (size_t)o->jobs > n ? (int)(n ? n : 1) : o->jobs;
     batch *b = NULL;
-    if (report_create(f, o->fmt, o->summary, file_column, model, &st->rp) ||
-        batch_create(w, jobs, &b)) {
-        fprintf(stderr, "valar: %s\n", strerror(errno));
+    int err = report_create(f, o->fmt, o->summary, file_column, model, &st->rp);
+    if (!err)
+        err = batch_create(w, jobs, &b);
+    if (err) {
+        fprintf(stderr, "valar: %s\n", valar_strerror(err));
         report_destroy(st->rp);
         return -1;
     }
@@ -623,18 +534,22 @@ static int run_files(const analyze_opts *o, const weights *w, const char *model,
     }
     for (size_t i = 0; i < n; i++)
         paths[i] = todo[i]->path;
-    outfile of = {0};
-    FILE *f = open_output(o, &of);
+    atomicfile af;
+    FILE *f = open_output(o, &af);
     int res = f ? analyze_into(&st, w, model, f, paths, n, file_column) : -1;
     /* An atomic -o is kept when the run was whole and something was analysed. */
     int keep_out = res == 0 && (st.ok > 0 || st.failed == 0);
-    if (of.f && out_close(&of, keep_out) && keep_out) {
-        res = -1;
-    } else if (f && f != of.f && fclose(f) != 0 && res >= 0) {
+    if (af.f) {
+        if (atomic_close(&af, keep_out) && keep_out)
+            res = -1;
+    } else if (f == stdout) {
+        if (fflush(stdout) != 0 && keep_out)
+            res = -1;
+    } else if (f && fclose(f) != 0 && res >= 0) {
         fprintf(stderr, "valar: %s: cannot write: %s\n", st.out_name, strerror(errno));
         res = -1;
     }
-    if (keep_out && st.keep && write_from_all(o, st.keep, n))
+    if (keep_out && st.keep && write_from_all(o, st.keep, n, model, w))
         res = -1;
     if (st.failed)
         fprintf(stderr, "valar: %zu of %zu files failed\n", st.failed, n);
@@ -696,7 +611,7 @@ static int cmd_info(int argc, char **argv)
         fprintf(stderr, "usage: valar info MODEL\n");
         return 2;
     }
-    weights *w = load_model(argv[1], 1);
+    weights *w = load_model(argv[1], 0, 1);
     if (!w)
         return 1;
     printf("%s\nmetadata:\n", argv[1]);

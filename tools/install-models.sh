@@ -3,16 +3,22 @@
 # tree's models/ *now* (a model trained after `meson setup` is included),
 # so no reconfigure is needed.
 #   install-models.sh SRC_MODELDIR MODELDIR [LV2_BUNDLEDIR]
-# MODELDIR gets every valar-*/placeholder-* model; the LV2 bundle gets one
-# streaming model, the trained one when there is one.
+# MODELDIR gets every trained valar-* model, and a placeholder-<kind> only
+# where no valar-<kind> exists (placeholders are for tests); the LV2 bundle
+# gets one streaming model, the trained one when there is one.
 set -eu
 src=$1
 # DESTDIR as meson applies it (the install prefix with DESTDIR in front).
 destdir=${MESON_INSTALL_DESTDIR_PREFIX%"$MESON_INSTALL_PREFIX"}
 models=$destdir$2
 mkdir -p "$models"
-for f in "$src"/valar-*.safetensors "$src"/placeholder-*.safetensors; do
+for f in "$src"/valar-*.safetensors; do
     [ -f "$f" ] && install -m 644 "$f" "$models/"
+done
+for k in offline streaming; do
+    if [ ! -f "$src/valar-$k.safetensors" ] && [ -f "$src/placeholder-$k.safetensors" ]; then
+        install -m 644 "$src/placeholder-$k.safetensors" "$models/"
+    fi
 done
 if [ $# -ge 3 ]; then
     bundle=$destdir$3

@@ -41,7 +41,7 @@ static int add_random(weights *w, const char *name, int nd, int64_t a, int64_t b
     size_t n = (size_t)a * (nd > 1 ? b : 1) * (nd > 2 ? c : 1);
     float *x = malloc(n * sizeof *x);
     if (!x)
-        return WEIGHTS_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     for (size_t i = 0; i < n; i++)
         x[i] = (float)((2 * uniform() - 1) * scale);
     int err = weights_add(w, name, nd, shape, x);
@@ -53,7 +53,7 @@ static int add_const(weights *w, const char *name, int64_t n, const float *v, fl
 {
     float *x = malloc((size_t)n * sizeof *x);
     if (!x)
-        return WEIGHTS_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     for (int64_t i = 0; i < n; i++)
         x[i] = v ? v[i] : c;
     int err = weights_add(w, name, 1, &n, x);
@@ -67,7 +67,7 @@ static int make(const char *path, int offline, const melspec_config *fc, const f
     const int M = fc->n_mels;
     weights *w = weights_create();
     if (!w)
-        return WEIGHTS_ERR_NOMEM;
+        return VALAR_ERR_NOMEM;
     int err = 0;
     err |= add_const(w, "input.mean", M, mean, 0);
     err |= add_const(w, "input.std", M, std, 1);
@@ -128,7 +128,7 @@ static int make(const char *path, int offline, const melspec_config *fc, const f
     if (!err)
         err = weights_save(w, path, msg, sizeof msg);
     if (err)
-        fprintf(stderr, "make-placeholder: %s: %s\n", path, *msg ? msg : weights_strerror(err));
+        fprintf(stderr, "make-placeholder: %s: %s\n", path, *msg ? msg : valar_strerror(err));
     weights_destroy(w);
     return err;
 }

@@ -16,6 +16,7 @@
 static atomic_int jack_msgs; /* see jack_err */
 
 struct jackio {
+    live_io io; /* first: the session's view (jackio_io) */
     jackio_config cfg;
     jack_client_t *client;
     jack_port_t *in[N_IN];
@@ -34,6 +35,7 @@ struct jackio {
 
 /* --- real-time thread ---------------------------------------------------- */
 
+/* JACK's process thread, once per period. */
 static int process(jack_nframes_t n, void *arg)
 {
     jackio *j = arg;
@@ -67,6 +69,8 @@ static int process(jack_nframes_t n, void *arg)
 
 /* --- notification thread: flags only (these run like signal handlers) ---- */
 
+/* JACK's notification thread, as the ones below: set flags that jackio_poll
+ * reads on the main thread. */
 static void on_shutdown(jack_status_t code, const char *reason, void *arg)
 {
     (void)code;
@@ -111,6 +115,7 @@ static void on_port(jack_port_id_t id, int registered, void *arg)
  * say what happened ourselves. --verbose shows them, except while probing. */
 static int jack_verbose;
 
+/* Whichever thread libjack reports from (the main thread, or its own). */
 static void jack_err(const char *m)
 {
     if (jack_verbose && atomic_load(&jack_msgs))
@@ -130,14 +135,19 @@ void jackio_init(int verbose)
     jack_set_info_function(jack_info);
 }
 
+/* The session's view (live.h), defined below. */
+static int io_start(live_io *io, live *L, char *msg, size_t msglen);
+static void io_stop(live_io *io);
+static int io_poll(live_io *io, char *msg, size_t msglen);
+static double io_rate(live_io *io);
+
 int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen)
 {
     *out = NULL;
     jackio *j = calloc(1, sizeof *j);
-    if (!j) {
-        snprintf(msg, msglen, "out of memory");
-        return JACKIO_ERR_CLIENT;
-    }
+    if (!j)
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
+    j->io = (live_io){io_start, io_stop, io_poll, io_rate};
     j->cfg = *c;
     jack_status_t st = 0;
     jack_options_t opt = JackNoStartServer | (c->server ? JackServerName : 0);
@@ -153,7 +163,7 @@ int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen)
                                           : "the JACK server refused the client",
                  server, (unsigned)st);
         free(j);
-        return none ? JACKIO_ERR_SERVER : JACKIO_ERR_CLIENT;
+        return none ? VALAR_ERR_SERVER : VALAR_ERR_CLIENT;
     }
     atomic_store(&jack_msgs, 1);
     atomic_store(&j->rate, jack_get_sample_rate(j->client));
@@ -180,7 +190,7 @@ int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen)
     if (err) {
         snprintf(msg, msglen, "cannot register JACK ports and callbacks");
         jackio_close(j);
-        return JACKIO_ERR_CLIENT;
+        return VALAR_ERR_CLIENT;
     }
     jack_on_info_shutdown(j->client, on_shutdown, j);
     *out = j;
@@ -191,7 +201,7 @@ void jackio_close(jackio *j)
 {
     if (!j)
         return;
-    jackio_stop(j);
+    io_stop(&j->io);
     if (j->client)
         jack_client_close(j->client);
     free(j);
@@ -302,14 +312,14 @@ static void autoconnect(jackio *j, int say_missing)
     }
 }
 
-int jackio_start(jackio *j, live *L, char *msg, size_t msglen)
+static int io_start(live_io *io, live *L, char *msg, size_t msglen)
 {
+    jackio *j = (jackio *)io;
     if (j->active)
         return 0;
     j->L = L;
     if (jack_activate(j->client)) {
-        snprintf(msg, msglen, "cannot activate the JACK client");
-        return JACKIO_ERR_CLIENT;
+        return valar_fail(msg, msglen, VALAR_ERR_CLIENT, "cannot activate the JACK client");
     }
     j->active = 1;
     atomic_store(&j->ports_new, 0);
@@ -317,8 +327,9 @@ int jackio_start(jackio *j, live *L, char *msg, size_t msglen)
     return 0;
 }
 
-void jackio_stop(jackio *j)
+static void io_stop(live_io *io)
 {
+    jackio *j = (jackio *)io;
     if (!j->active)
         return;
     /* After a shutdown the server is gone; deactivating would only fail. */
@@ -328,14 +339,14 @@ void jackio_stop(jackio *j)
     j->L = NULL;
 }
 
-int jackio_poll(jackio *j, char *msg, size_t msglen)
+static int io_poll(live_io *io, char *msg, size_t msglen)
 {
-    if (atomic_load(&j->gone)) {
-        snprintf(msg, msglen, "%s", j->reason[0] ? j->reason : "no reason given");
-        return JACKIO_GONE;
-    }
+    jackio *j = (jackio *)io;
+    if (atomic_load(&j->gone))
+        return valar_fail(msg, msglen, VALAR_ERR_GONE, "the JACK server shut down (%s)",
+                          j->reason[0] ? j->reason : "no reason given");
     if (j->L && atomic_load(&j->rate) != (unsigned)live_rate(j->L))
-        return JACKIO_RATE;
+        return LIVE_RATE_CHANGED;
     unsigned bs = atomic_load(&j->bufsize);
     if (bs != j->reported_bufsize) {
         j->reported_bufsize = bs;
@@ -345,4 +356,14 @@ int jackio_poll(jackio *j, char *msg, size_t msglen)
     if (j->active && atomic_exchange(&j->ports_new, 0))
         autoconnect(j, 0);
     return 0;
+}
+
+static double io_rate(live_io *io)
+{
+    return jackio_rate((jackio *)io);
+}
+
+live_io *jackio_io(jackio *j)
+{
+    return &j->io;
 }

@@ -14,13 +14,6 @@
 #include "live.h"
 #include "midicc.h"
 
-enum {
-    JACKIO_ERR_SERVER = -80, /* no server to connect to */
-    JACKIO_ERR_CLIENT = -81, /* server refused the client or a port */
-    JACKIO_GONE = -82,       /* the server shut down (jackio_poll) */
-    JACKIO_RATE = -83,       /* the sample rate changed (jackio_poll) */
-};
-
 typedef struct {
     const char *name;   /* client name */
     const char *server; /* NULL: $JACK_DEFAULT_SERVER or "default" */
@@ -44,23 +37,25 @@ typedef struct jackio jackio;
  * with verbose >= 1 and info with verbose >= 2. */
 void jackio_init(int verbose);
 
-/* Open the client (never starts a server). JACKIO_ERR_SERVER when no server
- * runs, JACKIO_ERR_CLIENT for other failures; msg says which. */
+/* Open the client (never starts a server). 0, or VALAR_ERR_SERVER (no
+ * server runs), VALAR_ERR_CLIENT (the server refused the client, its name or
+ * a port), VALAR_ERR_NOMEM; msg says which, *out is NULL on failure. Main
+ * thread. */
 int jackio_open(const jackio_config *c, jackio **out, char *msg, size_t msglen);
 void jackio_close(jackio *j);
 double jackio_rate(jackio *j);
 uint32_t jackio_buffer_size(jackio *j);
 const char *jackio_client_name(jackio *j);
 
-/* Activate with this engine and make the --connect connections. */
-int jackio_start(jackio *j, live *L, char *msg, size_t msglen);
-/* Deactivate: the callback no longer runs afterwards. */
-void jackio_stop(jackio *j);
-
-/* Housekeeping, every few tens of ms on the main thread. Returns 0,
- * JACKIO_GONE (msg: the server's reason) or JACKIO_RATE (the engine must be
- * rebuilt at jackio_rate). */
-int jackio_poll(jackio *j, char *msg, size_t msglen);
+/* The client as the session drives it (live.h), from the main thread:
+ *   start  activate with this engine and make the --connect connections
+ *          (VALAR_ERR_CLIENT: still inactive);
+ *   stop   deactivate: the callback no longer runs afterwards;
+ *   poll   housekeeping: autoconnect ports that appeared, note buffer size
+ *          changes; VALAR_ERR_GONE (the server shut down, and its reason)
+ *          or LIVE_RATE_CHANGED;
+ *   rate   jackio_rate. */
+live_io *jackio_io(jackio *j);
 
 /* MIDI events the port buffer had no room for, and xruns reported. */
 uint64_t jackio_midi_lost(jackio *j);

@@ -38,26 +38,13 @@ struct live {
     uint64_t busy_ns, push_max_ns;
 };
 
-const char *live_strerror(int err)
-{
-    switch (err) {
-    case LIVE_ERR_NOMEM:
-        return "out of memory";
-    case LIVE_ERR_THREAD:
-        return "cannot start the worker thread";
-    default:
-        return analyzer_strerror(err);
-    }
-}
-
 int live_create(const weights *w, double rate, const live_config *c, live **out, char *msg,
                 size_t msglen)
 {
     *out = NULL;
     live *L = calloc(1, sizeof *L);
     if (!L) {
-        snprintf(msg, msglen, "out of memory");
-        return LIVE_ERR_NOMEM;
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     }
     L->rate = rate;
     L->cfg = *c;
@@ -72,8 +59,7 @@ int live_create(const weights *w, double rate, const live_config *c, live **out,
     L->buf = malloc(DRAIN * sizeof *L->buf);
     if (!L->ring || !L->midi || !L->buf) {
         live_destroy(L);
-        snprintf(msg, msglen, "out of memory");
-        return LIVE_ERR_NOMEM;
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     }
     *out = L;
     return 0;
@@ -101,7 +87,7 @@ static uint64_t ns_between(const struct timespec *a, const struct timespec *b)
     return (uint64_t)((b->tv_sec - a->tv_sec) * 1000000000LL + (b->tv_nsec - a->tv_nsec));
 }
 
-/* Worker side of a result: MIDI queue first (the callback picks it up on
+/* Worker thread, for each result: MIDI queue first (the callback picks it up on
  * its next cycle), then the caller's outputs. */
 static void on_result(void *user, const analyzer_result *r)
 {
@@ -121,6 +107,7 @@ static void on_result(void *user, const analyzer_result *r)
         L->cfg.result_cb(L->cfg.user, r);
 }
 
+/* Worker thread: n samples into the analyzer (results through on_result). */
 static void push(live *L, const float *x, size_t n)
 {
     if (!L->cfg.stats) {
@@ -139,6 +126,8 @@ static void push(live *L, const float *x, size_t n)
         L->push_max_ns = ns;
 }
 
+/* The worker thread: drains the ring buffer into the analyzer until
+ * live_stop. */
 static void *worker(void *arg)
 {
     live *L = arg;
@@ -174,7 +163,7 @@ int live_start(live *L)
     atomic_store(&L->stop, 0);
     L->started = !L->cfg.wait_signal;
     if (pthread_create(&L->thread, NULL, worker, L) != 0)
-        return LIVE_ERR_THREAD;
+        return VALAR_ERR_THREAD;
     L->running = 1;
     return 0;
 }

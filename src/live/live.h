@@ -20,11 +20,6 @@
 #include "analyzer.h"
 #include "weights.h"
 
-enum {
-    LIVE_ERR_NOMEM = -70,
-    LIVE_ERR_THREAD = -71,
-};
-
 typedef struct {
     int midi;             /* also queue results for live_midi_take */
     int wait_signal;      /* the stream (time 0) starts at the first non-zero sample */
@@ -48,16 +43,17 @@ typedef struct {
 
 typedef struct live live;
 
-const char *live_strerror(int err);
-
 /* rate: the audio callback's sample rate. Allocates everything (ring buffer
- * of a few seconds, analyzer, queues); w may be destroyed afterwards. */
+ * of a few seconds, analyzer, queues); w may be destroyed afterwards. 0, or
+ * what analyzer_create returns, VALAR_ERR_NOMEM; msg says what, *out is
+ * NULL on failure. Main thread. */
 int live_create(const weights *w, double rate, const live_config *c, live **out, char *msg,
                 size_t msglen);
 void live_destroy(live *L);
 double live_rate(const live *L);
 
-/* Start the worker thread (before the audio callback starts calling in). */
+/* Start the worker thread (before the audio callback starts calling in).
+ * 0, or VALAR_ERR_THREAD (L is as before: not running). */
 int live_start(live *L);
 /* Stop and join the worker (after the audio callback has stopped). Samples
  * still queued are analysed first, so no complete segment is lost. */
@@ -80,5 +76,23 @@ size_t live_midi_pending(live *L);
 uint64_t live_dropped(live *L);
 /* All figures; call after live_stop (the worker's own counters are plain). */
 void live_get_stats(live *L, live_stats *s);
+
+/* An audio input as valar listen's session drives it, from the main
+ * thread: the first member of a backend's state (jackio_io, paio_io). */
+enum { LIVE_RATE_CHANGED = 1 }; /* poll: rebuild the engine at rate() */
+typedef struct live_io live_io;
+struct live_io {
+    /* Feed L from the audio callback from now on. 0, or a VALAR_ERR_* code
+     * with msg saying why (then not running). */
+    int (*start)(live_io *io, live *L, char *msg, size_t msglen);
+    /* Afterwards the callback no longer runs. */
+    void (*stop)(live_io *io);
+    /* Every few tens of ms: 0; LIVE_RATE_CHANGED; or VALAR_ERR_GONE when the
+     * server or device went away, msg saying so ("the JACK server shut down
+     * (reason)"). May print notes (buffer size changes, connections). */
+    int (*poll)(live_io *io, char *msg, size_t msglen);
+    /* The sample rate the callback runs at. */
+    double (*rate)(live_io *io);
+};
 
 #endif

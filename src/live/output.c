@@ -32,6 +32,7 @@ struct output {
     char path_a[256], path_v[256], path_f[256];
 };
 
+/* Output thread: one result as three OSC messages. */
 static void send_osc(output *o, const analyzer_result *r)
 {
 #ifdef VALAR_HAVE_OSC
@@ -62,6 +63,7 @@ static void send_osc(output *o, const analyzer_result *r)
 #endif
 }
 
+/* Output thread: one line on stdout, flushed. */
 static void write_stdout(output *o, const analyzer_result *r)
 {
     int ok;
@@ -81,6 +83,7 @@ static void write_stdout(output *o, const analyzer_result *r)
     }
 }
 
+/* The output thread. */
 static void *run(void *arg)
 {
     output *o = arg;
@@ -98,6 +101,8 @@ static void *run(void *arg)
             send_osc(o, &r);
             if (o->cfg.format != OUTPUT_NONE)
                 write_stdout(o, &r);
+            if (o->cfg.sink)
+                o->cfg.sink(o->cfg.sink_user, &r);
             uint64_t w = atomic_fetch_add(&o->written, 1) + 1;
             if (o->cfg.count > 0 && w >= (uint64_t)o->cfg.count)
                 atomic_store(&o->finished, 1);
@@ -117,7 +122,7 @@ static int make_paths(output *o, char *msg, size_t msglen)
     if ((n && p[0] != '/') || strpbrk(p, " #*,?[]{}") || n > 200) {
         snprintf(msg, msglen,
                  "bad OSC prefix '%s' (must start with '/', no spaces or # * , ? [ ] { })", p);
-        return OUTPUT_ERR_OSC;
+        return VALAR_ERR_OSC;
     }
     snprintf(o->path_a, sizeof o->path_a, "%.*s/arousal", (int)n, p);
     snprintf(o->path_v, sizeof o->path_v, "%.*s/valence", (int)n, p);
@@ -129,10 +134,8 @@ int output_create(const output_config *c, output **out, char *msg, size_t msglen
 {
     *out = NULL;
     output *o = calloc(1, sizeof *o);
-    if (!o) {
-        snprintf(msg, msglen, "out of memory");
-        return OUTPUT_ERR_NOMEM;
-    }
+    if (!o)
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     o->cfg = *c;
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->wake, NULL);
@@ -150,7 +153,7 @@ int output_create(const output_config *c, output **out, char *msg, size_t msglen
                          "bad OSC URL '%s' (expected osc.udp://HOST:PORT, osc.tcp://HOST:PORT "
                          "or osc.unix:///PATH)",
                          c->osc_url);
-                err = OUTPUT_ERR_OSC;
+                err = VALAR_ERR_OSC;
             }
         }
 #else
@@ -158,13 +161,12 @@ int output_create(const output_config *c, output **out, char *msg, size_t msglen
             snprintf(msg, msglen,
                      "OSC output not available: valar was built without liblo "
                      "(use --no-osc)");
-            err = OUTPUT_ERR_OSC;
+            err = VALAR_ERR_OSC;
         }
 #endif
     }
     if (!err && pthread_create(&o->thread, NULL, run, o) != 0) {
-        snprintf(msg, msglen, "cannot start the output thread");
-        err = OUTPUT_ERR_THREAD;
+        err = valar_fail(msg, msglen, VALAR_ERR_THREAD, "cannot start the output thread");
     }
     if (err) {
         output_destroy(o);
@@ -205,6 +207,7 @@ void output_destroy(output *o)
     free(o);
 }
 
+/* The live worker thread (result_cb): queue r for the output thread. */
 void output_push(void *user, const analyzer_result *r)
 {
     output *o = user;

@@ -3,7 +3,8 @@
  * The worker hands each result to output_push (a short mutex-protected
  * queue, never the audio thread); the output thread sends it over OSC
  * (liblo allocates and may block on TCP) and writes it to stdout (a pipe may
- * block), so neither can stall the analysis.
+ * block), so neither can stall the analysis. It then hands the result to
+ * an optional sink (the web view: httpview_publish), on the same thread.
  *
  * OSC address space (prefix default "/valar"):
  *   <prefix>/arousal f    arousal
@@ -20,23 +21,23 @@
 
 enum { OUTPUT_NONE = 0, OUTPUT_CSV, OUTPUT_JSON };
 
-enum {
-    OUTPUT_ERR_NOMEM = -100,
-    OUTPUT_ERR_OSC = -101, /* bad OSC URL or prefix, or built without liblo */
-    OUTPUT_ERR_THREAD = -102,
-};
-
 typedef struct {
-    const char *osc_url; /* NULL: no OSC */
+    const char *osc_url; /* NULL: no OSC; kept, not copied (messages name it) */
     const char *prefix;  /* "/valar" */
     int range01;
     int format; /* OUTPUT_NONE, OUTPUT_CSV, OUTPUT_JSON lines on stdout */
     long count; /* stop after this many results; 0 = never */
     int quiet;
+    analyzer_cb sink; /* also called with each result sent (NULL: none) */
+    void *sink_user;
 } output_config;
 
 typedef struct output output;
 
+/* Starts the output thread (and writes the CSV header with OUTPUT_CSV). 0,
+ * or VALAR_ERR_OSC (bad URL or prefix, or no liblo), VALAR_ERR_THREAD,
+ * VALAR_ERR_NOMEM; msg says which, *out is NULL and nothing is written on
+ * failure. Main thread. */
 int output_create(const output_config *c, output **out, char *msg, size_t msglen);
 /* Send what is queued, then end the thread (output_destroy does this too). */
 void output_stop(output *o);

@@ -23,6 +23,7 @@ static void alsa_quiet(const char *file, int line, const char *fn, int err, cons
 #include "rtcheck.h"
 
 struct paio {
+    live_io io; /* first: the session's view (paio_io) */
     PaStream *stream;
     int channels;
     double rate;
@@ -31,6 +32,7 @@ struct paio {
     int running;
 };
 
+/* PortAudio's audio thread: the input into the live engine, nothing else. */
 static int callback(const void *input, void *output, unsigned long frames,
                     const PaStreamCallbackTimeInfo *time, PaStreamCallbackFlags flags, void *arg)
 {
@@ -62,8 +64,7 @@ static int init(char *msg, size_t msglen)
 #endif
     PaError e = Pa_Initialize();
     if (e != paNoError) {
-        snprintf(msg, msglen, "PortAudio: %s", Pa_GetErrorText(e));
-        return PAIO_ERR_INIT;
+        return valar_fail(msg, msglen, VALAR_ERR_PORTAUDIO, "PortAudio: %s", Pa_GetErrorText(e));
     }
     return 0;
 }
@@ -133,6 +134,12 @@ static PaDeviceIndex find_device(const char *spec, char *msg, size_t msglen)
     return paNoDevice;
 }
 
+/* The session's view (live.h), defined below. */
+static int io_start(live_io *io, live *L, char *msg, size_t msglen);
+static void io_stop(live_io *io);
+static int io_poll(live_io *io, char *msg, size_t msglen);
+static double io_rate(live_io *io);
+
 int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen)
 {
     *out = NULL;
@@ -142,14 +149,14 @@ int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen)
     paio *p = calloc(1, sizeof *p);
     if (!p) {
         Pa_Terminate();
-        snprintf(msg, msglen, "out of memory");
-        return PAIO_ERR_INIT;
+        return valar_fail(msg, msglen, VALAR_ERR_NOMEM, "out of memory");
     }
+    p->io = (live_io){io_start, io_stop, io_poll, io_rate};
     PaDeviceIndex dev = find_device(c->device, msg, msglen);
     if (dev == paNoDevice) {
         free(p);
         Pa_Terminate();
-        return PAIO_ERR_DEVICE;
+        return VALAR_ERR_DEVICE;
     }
     const PaDeviceInfo *d = Pa_GetDeviceInfo(dev);
     p->channels = d->maxInputChannels < 2 ? d->maxInputChannels : 2;
@@ -168,7 +175,7 @@ int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen)
                  p->rate, p->channels, Pa_GetErrorText(e));
         free(p);
         Pa_Terminate();
-        return PAIO_ERR_STREAM;
+        return VALAR_ERR_STREAM;
     }
     const PaStreamInfo *si = Pa_GetStreamInfo(p->stream);
     if (si && si->sampleRate > 0)
@@ -181,7 +188,7 @@ void paio_close(paio *p)
 {
     if (!p)
         return;
-    paio_stop(p);
+    io_stop(&p->io);
     Pa_CloseStream(p->stream);
     free(p);
     Pa_Terminate();
@@ -202,31 +209,44 @@ int paio_channels(const paio *p)
     return p->channels;
 }
 
-int paio_start(paio *p, live *L, char *msg, size_t msglen)
+static int io_start(live_io *io, live *L, char *msg, size_t msglen)
 {
+    paio *p = (paio *)io;
     p->L = L;
     PaError e = Pa_StartStream(p->stream);
     if (e != paNoError) {
-        snprintf(msg, msglen, "PortAudio: cannot start '%s': %s", p->name, Pa_GetErrorText(e));
-        return PAIO_ERR_STREAM;
+        return valar_fail(msg, msglen, VALAR_ERR_STREAM, "PortAudio: cannot start '%s': %s",
+                          p->name, Pa_GetErrorText(e));
     }
     p->running = 1;
     return 0;
 }
 
-void paio_stop(paio *p)
+static void io_stop(live_io *io)
 {
+    paio *p = (paio *)io;
     if (!p->running)
         return;
     Pa_StopStream(p->stream);
     p->running = 0;
 }
 
-int paio_poll(paio *p, char *msg, size_t msglen)
+static int io_poll(live_io *io, char *msg, size_t msglen)
 {
+    paio *p = (paio *)io;
     if (p->running && Pa_IsStreamActive(p->stream) != 1) {
-        snprintf(msg, msglen, "PortAudio stream from '%s' stopped", p->name);
-        return PAIO_GONE;
+        return valar_fail(msg, msglen, VALAR_ERR_GONE, "PortAudio stream from '%s' stopped",
+                          p->name);
     }
     return 0;
+}
+
+static double io_rate(live_io *io)
+{
+    return paio_rate((paio *)io);
+}
+
+live_io *paio_io(paio *p)
+{
+    return &p->io;
 }

@@ -11,13 +11,6 @@
 
 #include "live.h"
 
-enum {
-    PAIO_ERR_INIT = -90,
-    PAIO_ERR_DEVICE = -91, /* no such input device */
-    PAIO_ERR_STREAM = -92, /* the device refused the stream */
-    PAIO_GONE = -93,       /* the stream stopped by itself (device lost) */
-};
-
 typedef struct {
     const char *device;   /* index, or part of the name (case-insensitive); NULL = default */
     double rate;          /* 0 = the device's default rate */
@@ -29,18 +22,25 @@ typedef struct paio paio;
 /* verbose: let ALSA print its device-probing messages. */
 void paio_init(int verbose);
 
-/* Print the input devices (index, name, host API, channels, default rate). */
+/* Print the input devices (index, name, host API, channels, default rate).
+ * 0, or VALAR_ERR_PORTAUDIO with msg. */
 int paio_list_devices(FILE *f, char *msg, size_t msglen);
 
+/* 0, or VALAR_ERR_PORTAUDIO (it could not start), VALAR_ERR_DEVICE (no
+ * input device matches), VALAR_ERR_STREAM (the device refused the rate or
+ * channels), VALAR_ERR_NOMEM; msg says which, *out is NULL on failure. */
 int paio_open(const paio_config *c, paio **out, char *msg, size_t msglen);
 void paio_close(paio *p);
 double paio_rate(const paio *p);
 const char *paio_device_name(const paio *p);
 int paio_channels(const paio *p);
 
-int paio_start(paio *p, live *L, char *msg, size_t msglen);
-void paio_stop(paio *p);
-/* 0 while the stream runs, PAIO_GONE (msg says why) when it has stopped. */
-int paio_poll(paio *p, char *msg, size_t msglen);
+/* The stream as the session drives it (live.h), from the main thread:
+ *   start  start the stream into L (VALAR_ERR_STREAM: not running);
+ *   stop   stop it: the callback no longer runs afterwards;
+ *   poll   0 while the stream runs, VALAR_ERR_GONE (msg says why) when it
+ *          has stopped by itself (a device unplugged);
+ *   rate   paio_rate. */
+live_io *paio_io(paio *p);
 
 #endif

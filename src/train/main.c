@@ -1,9 +1,11 @@
 /* valar-train: trains the CRNN of Malik et al. 2017 and writes weight files
  * for valar; `valar-train eval` measures a weight file against baselines;
  * `valar-train labels` makes song-level labels from mood tags. A thin shell
- * over the train/ modules. See README.md, section Training. */
-#include "crnn.h"
+ * over the train/ modules. See docs/training.md. */
 #include "melspec.h"
+#include "model.h"
+#include "optparse.h"
+#include "offline.h"
 #include "tdata.h"
 #include "teval.h"
 #include "tlabels.h"
@@ -12,7 +14,6 @@
 #include "weights.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,15 +58,21 @@ static void usage(FILE *f)
         "  --time-limit S      stop after S seconds of training (default: none)\n"
         "  --lr X              Adam learning rate (default 0.001)\n"
         "  --lr-cosine         decay the rate to lr/100 along a cosine over --epochs\n"
+        "  --ema X             validate and save a running average of the weights (decay X per\n"
+        "                      step, e.g. 0.99; default 0: the weights themselves)\n"
         "  --aug-gain DB       augmentation: random gain in +-DB per sequence (default 0)\n"
         "  --aug-tilt DB       augmentation: random spectral tilt, +-DB/2 at the band edges\n"
+        "  --aug-shift N       augmentation: frames moved by up to +-N mel bands (pitch)\n"
         "  --crop              augmentation: offline windows moved by up to +-seq-len/2\n"
+        "  --carry-state       streaming: a lane's next song starts from the state the last\n"
+        "                      left (as live input does when the music changes), not zero\n"
         "  --dropout X         dropout on conv and GRU input (default 0.75)\n"
         "  --dropout-conv X, --dropout-gru X\n"
         "  --l1 X, --l2 X      ElasticNet on conv weights (default 0.1, 0.001)\n"
         "  --act-l1 X, --act-l2 X  ElasticNet on conv activity (default 0.1, 0.001)\n"
         "  --filters N, --dense N, --gru N, --maxout-k N  (default 8, 8, 8, 4)\n"
         "  --seed N            (default 1)\n"
+        "  --trained-on TEXT   the data, for the metadata (default: the data's paths)\n"
         "eval:\n"
         "  --model FILE        the weight file\n"
         "  --set NAME          train, val, test or all (default test, or all without a split)\n"
@@ -81,151 +88,86 @@ static void usage(FILE *f)
         "  --threads N         (default: all cores)\n"
         "  --quiet             no progress output\n"
         "  --help              this text\n"
-        "See README.md, section Training (data layout, split file, alignment, every flag).\n");
+        "See valar-train(1) and docs/training.md (data layout, split file, alignment, every flag).\n");
 }
 
 /* ---- options ---- */
 
 typedef struct {
     const char *data, *audio, *aro, *val, *labels, *split, *cache, *model, *set, *out, *last,
-        *state, *format, *q4, *quadrants, *metadata, *norms;
+        *state, *format, *q4, *quadrants, *metadata, *norms, *trained_on;
     int no_cache, quiet, n_mels, n_fft, no_baselines;
     double warmup;
     ttrain_opts t;
 } opts;
 
-typedef enum { T_STR, T_FLAG, T_INT, T_U64, T_NUM, T_NUM2, T_KIND } otype;
-
-typedef struct {
-    const char *name;
-    otype type;
-    void *dst, *dst2; /* dst2: T_NUM2 sets two values (--dropout) */
-    double lo, hi;
-} optdef;
-
-/* A number for flag --name in [lo, hi]; integer flags take integers only
- * (strtoll, so --seed keeps all its digits). Errors name the flag. */
-static int parse_num(const optdef *d, const char *s)
-{
-    int integer = d->type == T_INT || d->type == T_U64;
-    char *end;
-    errno = 0;
-    long long iv = integer ? strtoll(s, &end, 10) : 0;
-    double v = integer ? (double)iv : strtod(s, &end);
-    if (!*s || *end || errno || !(v >= d->lo && v <= d->hi)) {
-        fprintf(stderr, "valar-train: --%s: '%s' is not %s in [%.15g, %.15g]\n", d->name, s,
-                integer ? "an integer" : "a number", d->lo, d->hi);
-        return -1;
-    }
-    if (d->type == T_INT)
-        *(int *)d->dst = (int)iv;
-    else if (d->type == T_U64)
-        *(uint64_t *)d->dst = (uint64_t)iv;
-    else {
-        *(double *)d->dst = v;
-        if (d->dst2)
-            *(double *)d->dst2 = v;
-    }
-    return 0;
-}
-
-static int set_opt(const optdef *d, const char *arg)
-{
-    switch (d->type) {
-    case T_STR:
-        *(const char **)d->dst = arg;
-        return 0;
-    case T_FLAG:
-        *(int *)d->dst = 1;
-        return 0;
-    case T_KIND:
-        if (strcmp(arg, "offline") && strcmp(arg, "streaming")) {
-            fprintf(stderr, "valar-train: --kind must be offline or streaming\n");
-            return -1;
-        }
-        *(int *)d->dst = !strcmp(arg, "streaming");
-        return 0;
-    default:
-        return parse_num(d, arg);
-    }
-}
-
 /* Parses argv[2..] into o. 0, 1 after --help, or -1 (usage error, said). */
 static int parse(int argc, char **argv, opts *o)
 {
     ttrain_opts *t = &o->t;
-    const optdef defs[] = {
-        {"data", T_STR, &o->data, NULL, 0, 0},
-        {"audio", T_STR, &o->audio, NULL, 0, 0},
-        {"arousal", T_STR, &o->aro, NULL, 0, 0},
-        {"valence", T_STR, &o->val, NULL, 0, 0},
-        {"labels", T_STR, &o->labels, NULL, 0, 0},
-        {"warmup", T_NUM, &o->warmup, NULL, 0, 3600},
-        {"split", T_STR, &o->split, NULL, 0, 0},
-        {"cache", T_STR, &o->cache, NULL, 0, 0},
-        {"no-cache", T_FLAG, &o->no_cache, NULL, 0, 0},
-        {"n-mels", T_INT, &o->n_mels, NULL, 1, 512},
-        {"n-fft", T_INT, &o->n_fft, NULL, 2, 65536},
-        {"kind", T_KIND, &t->kind, NULL, 0, 0},
-        {"joint", T_FLAG, &t->joint, NULL, 0, 0},
-        {"out", T_STR, &o->out, NULL, 0, 0},
-        {"last", T_STR, &o->last, NULL, 0, 0},
-        {"state", T_STR, &o->state, NULL, 0, 0},
-        {"resume", T_FLAG, &t->resume, NULL, 0, 0},
-        {"seq-len", T_INT, &t->seq_len, NULL, 1, 10000},
-        {"batch", T_INT, &t->batch, NULL, 1, 256},
-        {"epochs", T_INT, &t->epochs, NULL, 0, 1e6},
-        {"patience", T_INT, &t->patience, NULL, 0, 1e6},
-        {"time-limit", T_NUM, &t->time_limit, NULL, 0, 1e9},
-        {"lr", T_NUM, &t->lr, NULL, 1e-9, 10},
-        {"lr-cosine", T_FLAG, &t->lr_cosine, NULL, 0, 0},
-        {"aug-gain", T_NUM, &t->aug_gain_db, NULL, 0, 40},
-        {"aug-tilt", T_NUM, &t->aug_tilt_db, NULL, 0, 40},
-        {"crop", T_FLAG, &t->crop, NULL, 0, 0},
-        {"dropout", T_NUM2, &t->reg.drop_conv, &t->reg.drop_gru, 0, 0.99},
-        {"dropout-conv", T_NUM, &t->reg.drop_conv, NULL, 0, 0.99},
-        {"dropout-gru", T_NUM, &t->reg.drop_gru, NULL, 0, 0.99},
-        {"l1", T_NUM, &t->reg.l1, NULL, 0, 100},
-        {"l2", T_NUM, &t->reg.l2, NULL, 0, 100},
-        {"act-l1", T_NUM, &t->reg.act_l1, NULL, 0, 100},
-        {"act-l2", T_NUM, &t->reg.act_l2, NULL, 0, 100},
-        {"filters", T_INT, &t->C, NULL, 1, 64},
-        {"dense", T_INT, &t->D, NULL, 1, 1024},
-        {"gru", T_INT, &t->H, NULL, 1, 64},
-        {"maxout-k", T_INT, &t->K, NULL, 1, 64},
-        {"seed", T_U64, &t->seed, NULL, 0, 1e18},
-        {"threads", T_INT, &t->threads, NULL, 1, 1024},
-        {"set", T_STR, &o->set, NULL, 0, 0},
-        {"quiet", T_FLAG, &o->quiet, NULL, 0, 0},
-        {"model", T_STR, &o->model, NULL, 0, 0},
-        {"format", T_STR, &o->format, NULL, 0, 0},
-        {"no-baselines", T_FLAG, &o->no_baselines, NULL, 0, 0},
-        {"4q", T_STR, &o->q4, NULL, 0, 0},
-        {"quadrants", T_STR, &o->quadrants, NULL, 0, 0},
-        {"metadata", T_STR, &o->metadata, NULL, 0, 0},
-        {"norms", T_STR, &o->norms, NULL, 0, 0},
-        {"help", T_FLAG, NULL, NULL, 0, 0},
+    const opt_def defs[] = {
+        {"data", 0, OPT_STRING, .dst = &o->data},
+        {"audio", 0, OPT_STRING, .dst = &o->audio},
+        {"arousal", 0, OPT_STRING, .dst = &o->aro},
+        {"valence", 0, OPT_STRING, .dst = &o->val},
+        {"labels", 0, OPT_STRING, .dst = &o->labels},
+        {"warmup", 0, OPT_DOUBLE, .dst = &o->warmup, .lo = 0, .hi = 3600},
+        {"split", 0, OPT_STRING, .dst = &o->split},
+        {"cache", 0, OPT_STRING, .dst = &o->cache},
+        {"no-cache", 0, OPT_FLAG, .dst = &o->no_cache},
+        {"n-mels", 0, OPT_INT, .dst = &o->n_mels, .lo = 1, .hi = 512},
+        {"n-fft", 0, OPT_INT, .dst = &o->n_fft, .lo = 2, .hi = 65536},
+        {"kind", 0, OPT_CHOICE, .dst = &t->kind, .words = "offline|streaming", .what = "kind"},
+        {"joint", 0, OPT_FLAG, .dst = &t->joint},
+        {"out", 0, OPT_STRING, .dst = &o->out},
+        {"last", 0, OPT_STRING, .dst = &o->last},
+        {"state", 0, OPT_STRING, .dst = &o->state},
+        {"resume", 0, OPT_FLAG, .dst = &t->resume},
+        {"seq-len", 0, OPT_INT, .dst = &t->seq_len, .lo = 1, .hi = 10000},
+        {"batch", 0, OPT_INT, .dst = &t->batch, .lo = 1, .hi = 256},
+        {"epochs", 0, OPT_INT, .dst = &t->epochs, .lo = 0, .hi = 1e6},
+        {"patience", 0, OPT_INT, .dst = &t->patience, .lo = 0, .hi = 1e6},
+        {"time-limit", 0, OPT_DOUBLE, .dst = &t->time_limit, .lo = 0, .hi = 1e9},
+        {"lr", 0, OPT_DOUBLE, .dst = &t->lr, .lo = 1e-9, .hi = 10},
+        {"lr-cosine", 0, OPT_FLAG, .dst = &t->lr_cosine},
+        {"ema", 0, OPT_DOUBLE, .dst = &t->ema, .lo = 0, .hi = 0.99999},
+        {"aug-gain", 0, OPT_DOUBLE, .dst = &t->aug_gain_db, .lo = 0, .hi = 40},
+        {"aug-tilt", 0, OPT_DOUBLE, .dst = &t->aug_tilt_db, .lo = 0, .hi = 40},
+        {"aug-shift", 0, OPT_INT, .dst = &t->aug_shift, .lo = 0, .hi = 64},
+        {"crop", 0, OPT_FLAG, .dst = &t->crop},
+        {"carry-state", 0, OPT_FLAG, .dst = &t->carry_state},
+        {"dropout", 0, OPT_DOUBLE, .dst = &t->reg.drop_conv, .dst2 = &t->reg.drop_gru, .lo = 0,
+         .hi = 0.99},
+        {"dropout-conv", 0, OPT_DOUBLE, .dst = &t->reg.drop_conv, .lo = 0, .hi = 0.99},
+        {"dropout-gru", 0, OPT_DOUBLE, .dst = &t->reg.drop_gru, .lo = 0, .hi = 0.99},
+        {"l1", 0, OPT_DOUBLE, .dst = &t->reg.l1, .lo = 0, .hi = 100},
+        {"l2", 0, OPT_DOUBLE, .dst = &t->reg.l2, .lo = 0, .hi = 100},
+        {"act-l1", 0, OPT_DOUBLE, .dst = &t->reg.act_l1, .lo = 0, .hi = 100},
+        {"act-l2", 0, OPT_DOUBLE, .dst = &t->reg.act_l2, .lo = 0, .hi = 100},
+        {"filters", 0, OPT_INT, .dst = &t->C, .lo = 1, .hi = 64},
+        {"dense", 0, OPT_INT, .dst = &t->D, .lo = 1, .hi = 1024},
+        {"gru", 0, OPT_INT, .dst = &t->H, .lo = 1, .hi = 64},
+        {"maxout-k", 0, OPT_INT, .dst = &t->K, .lo = 1, .hi = 64},
+        {"seed", 0, OPT_U64, .dst = &t->seed, .lo = 0, .hi = 1e18},
+        {"trained-on", 0, OPT_STRING, .dst = &o->trained_on},
+        {"threads", 0, OPT_INT, .dst = &t->threads, .lo = 1, .hi = 1024},
+        {"set", 0, OPT_STRING, .dst = &o->set},
+        {"quiet", 0, OPT_FLAG, .dst = &o->quiet},
+        {"model", 0, OPT_STRING, .dst = &o->model},
+        {"format", 0, OPT_STRING, .dst = &o->format},
+        {"no-baselines", 0, OPT_FLAG, .dst = &o->no_baselines},
+        {"4q", 0, OPT_STRING, .dst = &o->q4},
+        {"quadrants", 0, OPT_STRING, .dst = &o->quadrants},
+        {"metadata", 0, OPT_STRING, .dst = &o->metadata},
+        {"norms", 0, OPT_STRING, .dst = &o->norms},
+        {"help", 0, OPT_HELP, .dst = NULL},
     };
-    enum { N = sizeof defs / sizeof defs[0] };
-    struct option lo[N + 1];
-    for (int i = 0; i < N; i++)
-        lo[i] = (struct option){defs[i].name, defs[i].type != T_FLAG, NULL, 256 + i};
-    lo[N] = (struct option){0, 0, 0, 0};
-    int c;
     optind = 2;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (c < 256 || c >= 256 + N) {
-            usage(stderr);
-            return -1;
-        }
-        const optdef *d = &defs[c - 256];
-        if (!d->dst) { /* --help */
-            usage(stdout);
-            return 1;
-        }
-        if (set_opt(d, optarg))
-            return -1;
-    }
+    int r = optparse("valar-train", argc, argv, defs, sizeof defs / sizeof defs[0]);
+    if (r == 1 || r == -2)
+        usage(r > 0 ? stdout : stderr);
+    if (r)
+        return r > 0 ? 1 : -1;
     if (optind < argc) {
         fprintf(stderr, "valar-train: unexpected argument '%s'\n", argv[optind]);
         return -1;
@@ -368,24 +310,18 @@ static int load_model(const char *path, tnet **net, melspec_config *fc, int *seq
 {
     char msg[5000];
     weights *w = NULL;
-    crnn *check = NULL;
-    if (weights_load(path, &w, msg, sizeof msg)) {
+    if (model_load(path, 0, &w, msg, sizeof msg)) {
         fprintf(stderr, "valar-train: %s\n", msg);
         return -1;
     }
-    int bad = crnn_create(w, &check, msg, sizeof msg);
-    crnn_destroy(check);
-    if (bad || melspec_config_read(fc, w, msg, sizeof msg) ||
-        tnet_from_weights(w, net, msg, sizeof msg)) {
+    /* model_load checked the feature config and seq_len */
+    melspec_config_read(fc, w, NULL, 0);
+    offline_seq_len(w, seq_len, NULL, 0);
+    int err = tnet_from_weights(w, net, msg, sizeof msg);
+    if (err)
         fprintf(stderr, "valar-train: %s: %s\n", path, msg);
-        weights_destroy(w);
-        return -1;
-    }
-    /* crnn_create checked seq_len */
-    const char *sl = weights_meta(w, "seq_len");
-    *seq_len = sl ? atoi(sl) : 0;
     weights_destroy(w);
-    return 0;
+    return err ? -1 : 0;
 }
 
 /* Metrics of the model and the baselines (sets[0] = the evaluated set,
@@ -511,11 +447,9 @@ static void describe_data(const opts *o, char *on, size_t len)
     static char r_data[PATH_MAX], r_audio[PATH_MAX], r_a[PATH_MAX], r_v[PATH_MAX],
         r_split[PATH_MAX];
     const char *audio = abs_path(o->audio, r_audio);
-    int n = snprintf(on, len, "%s (audio %s, ", o->data ? abs_path(o->data, r_data) : audio,
-                     audio);
+    int n = snprintf(on, len, "%s (audio %s, ", o->data ? abs_path(o->data, r_data) : audio, audio);
     if (o->labels)
-        n += snprintf(on + n, len - (size_t)n, "song-level labels %s",
-                      abs_path(o->labels, r_a));
+        n += snprintf(on + n, len - (size_t)n, "song-level labels %s", abs_path(o->labels, r_a));
     else
         n += snprintf(on + n, len - (size_t)n, "annotations %s + %s", abs_path(o->aro, r_a),
                       abs_path(o->val, r_v));
@@ -556,7 +490,7 @@ static int cmd_train(opts *o, int argc, char **argv)
     }
     t->args = args;
     describe_data(o, on, sizeof on);
-    t->trained_on = on;
+    t->trained_on = o->trained_on ? o->trained_on : on;
     tset sets[2];
     static const char *const names[2] = {"train", "val"};
     if (tdata_load(&d, names, 2, &fc, sets, msg, sizeof msg)) {
@@ -568,8 +502,8 @@ static int cmd_train(opts *o, int argc, char **argv)
         rc = 1;
     } else {
         if (!o->quiet)
-            fprintf(stderr, "valar-train: %d training songs, %d validation songs%s\n",
-                    sets[0].n, sets[1].n, sets[1].n ? "" : " (validating on the training set)");
+            fprintf(stderr, "valar-train: %d training songs, %d validation songs%s\n", sets[0].n,
+                    sets[1].n, sets[1].n ? "" : " (validating on the training set)");
         if (ttrain_run(t, &sets[0], &sets[1], &fc, NULL, msg, sizeof msg)) {
             fprintf(stderr, "valar-train: %s\n", msg);
             rc = 1;

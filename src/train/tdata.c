@@ -1,7 +1,7 @@
 #include "tdata.h"
 #include "offline.h"
 #include "tcsv.h"
-#include "tfile.h"
+#include "atomicfile.h"
 #include "tpool.h"
 
 #include <ctype.h>
@@ -401,10 +401,10 @@ static void cache_read(const char *path, const melspec_config *fc, cache *c)
 static int cache_write(const char *path, const melspec_config *fc, const cache *c, char *msg,
                        size_t msglen)
 {
-    tfile tf;
-    if (tfile_open(&tf, path, "feature cache", msg, msglen))
+    atomicfile tf;
+    if (atomicfile_open(&tf, path, "feature cache", msg, msglen))
         return -1;
-    FILE *f = tf.f; /* write errors show in ferror, which tfile_commit checks */
+    FILE *f = tf.f; /* write errors show in ferror, which atomicfile_commit checks */
     unsigned char cfg[CONFIG_BYTES];
     config_bytes(fc, cfg);
     fwrite(CACHE_MAGIC, 8, 1, f);
@@ -423,7 +423,7 @@ static int cache_write(const char *path, const melspec_config *fc, const cache *
         fwrite(&e->M, 4, 1, f);
         fwrite(e->x, sizeof(float), (size_t)e->T * e->M, f);
     }
-    return tfile_commit(&tf, 1, msg, msglen);
+    return atomicfile_commit(&tf, 1, msg, msglen);
 }
 
 /* ---- feature extraction ---- */
@@ -451,9 +451,9 @@ static void progress_bar(int done, int n)
     fflush(stderr);
 }
 
-/* All complete segments of a song's file with the library's
- * offline_features, so training sees exactly the frames valar analyze
- * computes. */
+/* A pool thread (tpool.h): all complete segments of job j's song with the
+ * library's offline_features, so training sees exactly the frames valar
+ * analyze computes. */
 static void job_extract(void *ctx, int j)
 {
     xctx *x = ctx;
@@ -482,7 +482,7 @@ static void job_extract(void *ctx, int j)
 /* ---- loading a set ---- */
 
 /* Finds <dir>/<id>.<ext>; returns the extension, or NULL. The extensions
- * (formats libsndfile reads) are tried in this order, which the README
+ * (formats libsndfile reads) are tried in this order, which docs/training.md
  * (Data layout) lists: the first existing file wins. */
 static const char *find_audio(const char *dir, const char *id, char *path, size_t len,
                               struct stat *st)

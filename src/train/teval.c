@@ -174,6 +174,7 @@ typedef struct {
     float **pred;
 } eval_ctx;
 
+/* A pool thread (tpool.h): predictions for songs j, j + nth, ... */
 static void job_eval(void *ctx, int j)
 {
     eval_ctx *e = ctx;

@@ -1,6 +1,6 @@
 #include "tlabels.h"
 #include "tcsv.h"
-#include "tfile.h"
+#include "atomicfile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,10 +152,10 @@ static int song_label(const table *meta, int r, const table *norms, const double
 static int write_labels(const tlabels_opts *o, const table *quad, const table *meta,
                         const table *norms, const double (*va)[2], char *msg, size_t msglen)
 {
-    tfile tf;
+    atomicfile tf;
     FILE *f = stdout;
     if (o->out) {
-        if (tfile_open(&tf, o->out, "labels", msg, msglen))
+        if (atomicfile_open(&tf, o->out, "labels", msg, msglen))
             return -1;
         f = tf.f;
     }
@@ -178,11 +178,10 @@ static int write_labels(const tlabels_opts *o, const table *quad, const table *m
     if (!o->out)
         return err ? -1 : fflush(stdout) == 0 ? 0 : -1;
     if (err) {
-        char ignore[8];
-        tfile_commit(&tf, 0, ignore, sizeof ignore);
+        atomicfile_commit(&tf, 0, NULL, 0);
         return -1;
     }
-    return tfile_commit(&tf, ok, msg, msglen);
+    return atomicfile_commit(&tf, ok, msg, msglen);
 }
 
 int tlabels_make(const tlabels_opts *o, char *msg, size_t msglen)

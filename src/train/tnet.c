@@ -1,8 +1,8 @@
 #include "tnet.h"
+#include "crnn_layout.h"
 #include "tpool.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,6 +346,44 @@ void tl_maxout_bwd(const double *g, int L, int G, int P, int K, const double *W,
 
 /* ---- the network ---- */
 
+static crnn_dims layout_dims(const tnet_dims *d)
+{
+    return (crnn_dims){d->kind, d->joint, d->M, d->C, d->D, d->H, d->K};
+}
+
+/* Where a trainable tensor of the layout lives in theta. */
+static size_t *param_offset(tnet *n, const crnn_tensor *t)
+{
+    tnet_branch *br = &n->br[t->branch];
+    switch (t->id) {
+    case CRNN_CONV_W:
+        return &n->conv_w;
+    case CRNN_CONV_B:
+        return &n->conv_b;
+    case CRNN_BN_GAMMA:
+        return &n->bn_g;
+    case CRNN_BN_BETA:
+        return &n->bn_b;
+    case CRNN_DENSE_W:
+        return &br->dense_w;
+    case CRNN_DENSE_B:
+        return &br->dense_b;
+    case CRNN_GRU_WIH:
+    case CRNN_GRU_BW_WIH:
+        return &br->wih[t->id == CRNN_GRU_BW_WIH];
+    case CRNN_GRU_WHH:
+    case CRNN_GRU_BW_WHH:
+        return &br->whh[t->id == CRNN_GRU_BW_WHH];
+    case CRNN_GRU_B:
+    case CRNN_GRU_BW_B:
+        return &br->gb[t->id == CRNN_GRU_BW_B];
+    case CRNN_MAXOUT_W:
+        return &br->mo_w;
+    default: /* CRNN_MAXOUT_B */
+        return &br->mo_b;
+    }
+}
+
 tnet *tnet_create(const tnet_dims *d)
 {
     if (d->M < 1 || d->C < 1 || d->D < 1 || d->H < 1 || d->H > 64 || d->C > 64 || d->K < 1 ||
@@ -354,30 +392,22 @@ tnet *tnet_create(const tnet_dims *d)
     tnet *n = calloc(1, sizeof *n);
     if (!n)
         return NULL;
+    const crnn_dims ld = layout_dims(d);
     n->d = *d;
-    n->nbr = d->joint ? 1 : 2;
-    n->P = d->joint ? 2 : 1;
-    n->ndir = d->kind == 0 ? 2 : 1;
-    n->G = n->ndir * d->H;
+    n->nbr = crnn_dims_branches(&ld);
+    n->P = crnn_dims_outputs(&ld);
+    n->ndir = crnn_dims_dirs(&ld);
+    n->G = crnn_dims_gru_out(&ld);
     n->bn_eps = 1e-3;      /* Keras' default */
     n->bn_momentum = 0.99; /* Keras' default */
-    size_t o = 0, C = (size_t)d->C, M = (size_t)d->M, D = (size_t)d->D, H = (size_t)d->H;
-    n->conv_w = o, o += C * 9;
-    n->conv_b = o, o += C;
-    n->bn_g = o, o += C;
-    n->bn_b = o, o += C;
-    for (int b = 0; b < n->nbr; b++) {
-        tnet_branch *br = &n->br[b];
-        br->dense_w = o, o += D * C * M;
-        br->dense_b = o, o += D;
-        for (int k = 0; k < n->ndir; k++) {
-            br->wih[k] = o, o += 3 * H * D;
-            br->whh[k] = o, o += 3 * H * H;
-            br->gb[k] = o, o += 3 * H;
+    /* theta: the trainable tensors one after the other, in layout order */
+    size_t o = 0, C = (size_t)d->C, M = (size_t)d->M;
+    crnn_tensor t;
+    for (int i = 0; crnn_layout_tensor(&ld, i, &t); i++)
+        if (t.trainable) {
+            *param_offset(n, &t) = o;
+            o += t.count;
         }
-        br->mo_w = o, o += (size_t)n->P * d->K * n->G;
-        br->mo_b = o, o += (size_t)n->P * d->K;
-    }
     n->n_params = o;
     n->theta = calloc(o, sizeof(double));
     n->bn_mean = calloc(C, sizeof(double));
@@ -471,85 +501,30 @@ void tnet_init(tnet *n, uint64_t seed)
 
 /* ---- weight files ---- */
 
-/* One tensor of the weight file and where it lives in the net. */
-typedef struct {
-    char name[64];
-    int ndim;
-    int64_t shape[3];
-    double *p;
-} tdesc;
-
-/* input, conv, bn (8) + per branch dense (2), 2 GRUs (6), maxout (2) */
-enum { MAX_TENSORS = 8 + 2 * 10 };
-
-static void __attribute__((format(printf, 8, 9)))
-put(tdesc *t, int *k, double *p, int ndim, int64_t a, int64_t b, int64_t c, const char *fmt, ...)
+/* Where a tensor of the layout lives in the net. */
+static double *tensor_data(tnet *n, const crnn_tensor *t)
 {
-    tdesc *e = &t[(*k)++];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->name, sizeof e->name, fmt, ap);
-    va_end(ap);
-    e->ndim = ndim;
-    e->shape[0] = a;
-    e->shape[1] = b;
-    e->shape[2] = c;
-    e->p = p;
-}
-
-static size_t desc_count(const tdesc *t)
-{
-    size_t cnt = 1;
-    for (int i = 0; i < t->ndim; i++)
-        cnt *= (size_t)t->shape[i];
-    return cnt;
-}
-
-static const char *branch_name(const tnet *n, int b)
-{
-    return n->d.joint ? "joint" : b == 0 ? "arousal" : "valence";
-}
-
-/* Every tensor of crnn.h's layout: the one list both tnet_to_weights and
- * tnet_from_weights walk. Returns the count. */
-static int tensor_list(tnet *n, tdesc *t)
-{
-    const tnet_dims *d = &n->d;
-    double *th = n->theta;
-    int k = 0;
-    put(t, &k, n->in_mean, 1, d->M, 0, 0, "input.mean");
-    put(t, &k, n->in_std, 1, d->M, 0, 0, "input.std");
-    put(t, &k, th + n->conv_w, 3, d->C, 3, 3, "conv.weight");
-    put(t, &k, th + n->conv_b, 1, d->C, 0, 0, "conv.bias");
-    put(t, &k, th + n->bn_g, 1, d->C, 0, 0, "bn.gamma");
-    put(t, &k, th + n->bn_b, 1, d->C, 0, 0, "bn.beta");
-    put(t, &k, n->bn_mean, 1, d->C, 0, 0, "bn.mean");
-    put(t, &k, n->bn_var, 1, d->C, 0, 0, "bn.var");
-    for (int b = 0; b < n->nbr; b++) {
-        const tnet_branch *br = &n->br[b];
-        const char *bn = branch_name(n, b);
-        put(t, &k, th + br->dense_w, 2, d->D, (int64_t)d->C * d->M, 0, "%s.dense.weight", bn);
-        put(t, &k, th + br->dense_b, 1, d->D, 0, 0, "%s.dense.bias", bn);
-        for (int r = 0; r < n->ndir; r++) {
-            const char *g = r == 0 ? "gru" : "gru_bw";
-            put(t, &k, th + br->wih[r], 2, 3 * d->H, d->D, 0, "%s.%s.weight_ih", bn, g);
-            put(t, &k, th + br->whh[r], 2, 3 * d->H, d->H, 0, "%s.%s.weight_hh", bn, g);
-            put(t, &k, th + br->gb[r], 1, 3 * d->H, 0, 0, "%s.%s.bias", bn, g);
-        }
-        put(t, &k, th + br->mo_w, 3, n->P, d->K, n->G, "%s.maxout.weight", bn);
-        put(t, &k, th + br->mo_b, 2, n->P, d->K, 0, "%s.maxout.bias", bn);
+    switch (t->id) {
+    case CRNN_INPUT_MEAN:
+        return n->in_mean;
+    case CRNN_INPUT_STD:
+        return n->in_std;
+    case CRNN_BN_MEAN:
+        return n->bn_mean;
+    case CRNN_BN_VAR:
+        return n->bn_var;
+    default:
+        return n->theta + *param_offset(n, t);
     }
-    return k;
 }
 
-static int add_t(weights *w, const tdesc *t)
+static int add_t(weights *w, const crnn_tensor *t, const double *p)
 {
-    size_t cnt = desc_count(t);
-    float *f = malloc(sizeof(float) * cnt);
+    float *f = malloc(sizeof(float) * t->count);
     if (!f)
-        return WEIGHTS_ERR_NOMEM;
-    for (size_t i = 0; i < cnt; i++)
-        f[i] = (float)t->p[i];
+        return VALAR_ERR_NOMEM;
+    for (size_t i = 0; i < t->count; i++)
+        f[i] = (float)p[i];
     int err = weights_add(w, t->name, t->ndim, t->shape, f);
     free(f);
     return err;
@@ -560,11 +535,11 @@ weights *tnet_to_weights(const tnet *n, const melspec_config *fc)
     weights *w = weights_create();
     if (!w)
         return NULL;
-    tdesc t[MAX_TENSORS];
-    int cnt = tensor_list((tnet *)n, t); /* only read here */
+    const crnn_dims ld = layout_dims(&n->d);
+    crnn_tensor t;
     int err = 0;
-    for (int i = 0; i < cnt; i++)
-        err |= add_t(w, &t[i]);
+    for (int i = 0; crnn_layout_tensor(&ld, i, &t); i++)
+        err |= add_t(w, &t, tensor_data((tnet *)n, &t)); /* only read */
     err |= weights_set_meta(w, "format", "valar-crnn");
     err |= weights_set_meta(w, "version", "1");
     err |= weights_set_meta(w, "kind", n->d.kind ? "streaming" : "offline");
@@ -581,80 +556,30 @@ weights *tnet_to_weights(const tnet *n, const melspec_config *fc)
     return w;
 }
 
-/* Copies a tensor of exactly desc_count(t) elements, else an error naming it. */
-static int get_t(const weights *w, const tdesc *t, char *msg, size_t msglen)
-{
-    int nd = 0;
-    int64_t sh[WEIGHTS_MAX_DIMS];
-    const float *f = weights_get(w, t->name, &nd, sh);
-    if (!f) {
-        snprintf(msg, msglen, "tensor %s is missing", t->name);
-        return WEIGHTS_ERR_MISSING;
-    }
-    size_t have = 1, cnt = desc_count(t);
-    for (int i = 0; i < nd; i++)
-        have *= (size_t)sh[i];
-    if (have != cnt) {
-        snprintf(msg, msglen, "tensor %s has %zu elements, expected %zu", t->name, have, cnt);
-        return WEIGHTS_ERR_SHAPE;
-    }
-    for (size_t i = 0; i < cnt; i++)
-        t->p[i] = f[i];
-    return 0;
-}
-
-static int64_t dim_of(const weights *w, const char *name, int axis)
-{
-    int nd = 0;
-    int64_t sh[WEIGHTS_MAX_DIMS];
-    if (!weights_get(w, name, &nd, sh) || axis >= nd)
-        return -1;
-    return sh[axis];
-}
-
 int tnet_from_weights(const weights *w, tnet **out, char *msg, size_t msglen)
 {
     *out = NULL;
-    const char *kind = weights_meta(w, "kind"), *brs = weights_meta(w, "branches");
-    const char *eps = weights_meta(w, "bn_eps");
-    if (!kind || !brs || !eps) {
-        snprintf(msg, msglen, "metadata kind, branches or bn_eps is missing");
-        return WEIGHTS_ERR_MISSING;
-    }
-    tnet_dims d = {0};
-    if (!strcmp(kind, "offline"))
-        d.kind = 0;
-    else if (!strcmp(kind, "streaming"))
-        d.kind = 1;
-    else {
-        snprintf(msg, msglen, "metadata kind '%s' is not offline or streaming", kind);
-        return WEIGHTS_ERR_INVALID;
-    }
-    d.joint = !strcmp(brs, "joint");
-    const char *b0 = d.joint ? "joint" : "arousal";
-    char name[64];
-    d.M = (int)dim_of(w, "input.mean", 0);
-    d.C = (int)dim_of(w, "conv.weight", 0);
-    snprintf(name, sizeof name, "%s.dense.weight", b0);
-    d.D = (int)dim_of(w, name, 0);
-    snprintf(name, sizeof name, "%s.gru.weight_hh", b0);
-    d.H = (int)dim_of(w, name, 1);
-    snprintf(name, sizeof name, "%s.maxout.weight", b0);
-    d.K = (int)dim_of(w, name, 1);
-    tnet *n = tnet_create(&d);
-    if (!n) {
-        snprintf(msg, msglen, "inconsistent or missing tensor shapes (M %d C %d D %d H %d K %d)",
-                 d.M, d.C, d.D, d.H, d.K);
-        return WEIGHTS_ERR_SHAPE;
-    }
-    n->bn_eps = atof(eps);
-    tdesc t[MAX_TENSORS];
-    int cnt = tensor_list(n, t), err = 0;
-    for (int i = 0; i < cnt && !err; i++)
-        err = get_t(w, &t[i], msg, msglen);
-    if (err) {
-        tnet_destroy(n);
+    crnn_dims ld;
+    double eps;
+    const float *data[CRNN_MAX_BRANCHES][CRNN_N_TENSORS];
+    int err = crnn_layout_read(w, &ld, &eps, msg, msglen);
+    if (!err)
+        err = crnn_layout_check(w, &ld, data, msg, msglen);
+    if (err)
         return err;
+    tnet_dims d = {ld.streaming, ld.joint, ld.M, ld.C, ld.D, ld.H, ld.K};
+    tnet *n = tnet_create(&d);
+    if (!n)
+        return valar_fail(msg, msglen, VALAR_ERR_SHAPE,
+                          "dimensions the trainer cannot use (M %d C %d D %d H %d K %d; H and C "
+                          "at most 64)",
+                          d.M, d.C, d.D, d.H, d.K);
+    n->bn_eps = eps;
+    crnn_tensor t;
+    for (int i = 0; crnn_layout_tensor(&ld, i, &t); i++) {
+        double *p = tensor_data(n, &t);
+        for (size_t k = 0; k < t.count; k++)
+            p[k] = data[t.branch][t.id][k];
     }
     *out = n;
     return 0;
@@ -739,22 +664,23 @@ void tseq_destroy(tseq *s)
     free(s);
 }
 
-void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const double *shift)
+void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const taug *aug)
 {
-    int M = n->d.M;
+    int M = n->d.M, k = aug ? aug->bands : 0;
+    const double *add = aug ? aug->add : NULL;
     double *dst = s->xin + (size_t)row * M;
-    for (int m = 0; m < M; m++)
-        dst[m] = x ? ((double)x[m] + (shift ? shift[m] : 0) - n->in_mean[m]) / n->in_std[m] : 0.0;
+    for (int m = 0; m < M; m++) {
+        int src = m + k < 0 ? 0 : m + k >= M ? M - 1 : m + k;
+        dst[m] = x ? ((double)x[src] + (add ? add[m] : 0) - n->in_mean[m]) / n->in_std[m] : 0.0;
+    }
 }
 
-/* Everything after batch norm for one sequence: ReLU, dropout, branches,
- * outputs. bn_out is in s->a on entry. train: draw dropout masks. */
-static void fwd_top(const tnet *n, tseq *s, const tnet_reg *reg, uint64_t rng, int train)
+/* The conv block's output a through ReLU (zero at invalid frames) and
+ * dropout (rate pc, masks from *rng) into am, with its activity sums and
+ * the nonzero indices per frame. */
+static void relu_dropout(const tnet *n, tseq *s, double pc, uint64_t *rng)
 {
-    const tnet_dims *d = &n->d;
-    const double *th = n->theta;
-    int L = s->L, CM = d->C * d->M;
-    double pc = train && reg ? reg->drop_conv : 0, pg = train && reg ? reg->drop_gru : 0;
+    const int L = s->L, CM = n->d.C * n->d.M;
     s->act_abs = s->act_sq = 0;
     for (int t = 0; t < L; t++) {
         int *ix = s->nz + (size_t)t * CM, cnt = 0;
@@ -766,7 +692,7 @@ static void fwd_top(const tnet *n, tseq *s, const tnet_reg *reg, uint64_t rng, i
             s->act_sq += v * v;
             double k = 1.0;
             if (pc > 0)
-                k = trng_uniform(&rng) < pc ? 0.0 : 1.0 / (1.0 - pc);
+                k = trng_uniform(rng) < pc ? 0.0 : 1.0 / (1.0 - pc);
             s->dmc[o] = k;
             s->am[o] = v * k;
             if (s->am[o] != 0.0)
@@ -774,42 +700,59 @@ static void fwd_top(const tnet *n, tseq *s, const tnet_reg *reg, uint64_t rng, i
         }
         s->nnz[t] = cnt;
     }
-    for (int b = 0; b < n->nbr; b++) {
-        const tnet_branch *br = &n->br[b];
-        size_t ob = (size_t)b * s->cap;
-        double *dn = s->dn + ob * d->D, *gin = s->gin + ob * d->D, *dmg = s->dmg + ob * d->D;
-        tl_dense_fwd(s->am, s->nz, s->nnz, L, CM, d->D, th + br->dense_w, th + br->dense_b, dn);
-        for (int i = 0; i < L * d->D; i++) {
-            double k = 1.0;
-            if (pg > 0)
-                k = trng_uniform(&rng) < pg ? 0.0 : 1.0 / (1.0 - pg);
-            dmg[i] = k;
-            gin[i] = dn[i] * k;
-        }
-        double zero[64] = {0};
-        double *g = s->g + ob * n->G;
-        for (int k = 0; k < n->ndir; k++) {
-            tl_gru_fwd(gin, L, d->D, d->H, th + br->wih[k], th + br->whh[k], th + br->gb[k],
-                       k == 0 ? s->h0 + (size_t)b * d->H : zero, k, s->hs[b][k], s->z[b][k],
-                       s->r[b][k], s->nn[b][k]);
-            for (int t = 0; t < L; t++) {
-                int st = k ? L - 1 - t : t;
-                memcpy(g + (size_t)t * n->G + k * d->H, s->hs[b][k] + (size_t)(st + 1) * d->H,
-                       sizeof(double) * (size_t)d->H);
-            }
-        }
-        double ob2[2];
+}
+
+/* Branch b: dense, dropout on the GRU input (rate pg), GRU(s), maxout into
+ * s->out. */
+static void fwd_branch(const tnet *n, tseq *s, int b, double pg, uint64_t *rng)
+{
+    const tnet_dims *d = &n->d;
+    const double *th = n->theta;
+    const tnet_branch *br = &n->br[b];
+    const int L = s->L, CM = d->C * d->M;
+    size_t ob = (size_t)b * s->cap;
+    double *dn = s->dn + ob * d->D, *gin = s->gin + ob * d->D, *dmg = s->dmg + ob * d->D;
+    tl_dense_fwd(s->am, s->nz, s->nnz, L, CM, d->D, th + br->dense_w, th + br->dense_b, dn);
+    for (int i = 0; i < L * d->D; i++) {
+        double k = 1.0;
+        if (pg > 0)
+            k = trng_uniform(rng) < pg ? 0.0 : 1.0 / (1.0 - pg);
+        dmg[i] = k;
+        gin[i] = dn[i] * k;
+    }
+    double zero[64] = {0};
+    double *g = s->g + ob * n->G;
+    for (int k = 0; k < n->ndir; k++) {
+        tl_gru_fwd(gin, L, d->D, d->H, th + br->wih[k], th + br->whh[k], th + br->gb[k],
+                   k == 0 ? s->h0 + (size_t)b * d->H : zero, k, s->hs[b][k], s->z[b][k], s->r[b][k],
+                   s->nn[b][k]);
         for (int t = 0; t < L; t++) {
-            tl_maxout_fwd(g + (size_t)t * n->G, 1, n->G, n->P, d->K, th + br->mo_w, th + br->mo_b,
-                          s->pre + (ob * n->P + (size_t)t * n->P) * d->K,
-                          s->arg + ob * n->P + (size_t)t * n->P, ob2);
-            for (int p = 0; p < n->P; p++)
-                s->out[t * 2 + (n->d.joint ? p : b)] = ob2[p];
+            int st = k ? L - 1 - t : t;
+            memcpy(g + (size_t)t * n->G + k * d->H, s->hs[b][k] + (size_t)(st + 1) * d->H,
+                   sizeof(double) * (size_t)d->H);
         }
     }
+    double ob2[2];
+    for (int t = 0; t < L; t++) {
+        tl_maxout_fwd(g + (size_t)t * n->G, 1, n->G, n->P, d->K, th + br->mo_w, th + br->mo_b,
+                      s->pre + (ob * n->P + (size_t)t * n->P) * d->K,
+                      s->arg + ob * n->P + (size_t)t * n->P, ob2);
+        for (int p = 0; p < n->P; p++)
+            s->out[t * 2 + (n->d.joint ? p : b)] = ob2[p];
+    }
+}
+
+/* Everything after batch norm for one sequence: ReLU, dropout, branches,
+ * outputs. bn_out is in s->a on entry. train: draw dropout masks. */
+static void fwd_top(const tnet *n, tseq *s, const tnet_reg *reg, uint64_t rng, int train)
+{
+    double pc = train && reg ? reg->drop_conv : 0, pg = train && reg ? reg->drop_gru : 0;
+    relu_dropout(n, s, pc, &rng);
+    for (int b = 0; b < n->nbr; b++)
+        fwd_branch(n, s, b, pg, &rng);
     s->sse = s->nlab = 0;
     s->nvalid = 0;
-    for (int t = 0; t < L; t++) {
+    for (int t = 0; t < s->L; t++) {
         s->nvalid += s->valid[t];
         if (!s->lab[t])
             continue;
@@ -903,6 +846,7 @@ typedef struct {
     double nv, dscale, nact;
 } batch_ctx;
 
+/* Pool threads (tpool.h), as the jobs below: one sequence each. */
 static void job_conv(void *ctx, int i)
 {
     batch_ctx *b = ctx;
@@ -948,43 +892,43 @@ static void job_bwd_conv(void *ctx, int i)
                 s->grad + n->conv_b);
 }
 
-double tnet_batch(tnet *n, tseq **seqs, int N, const tnet_reg *reg, uint64_t seed, tpool *pool,
-                  int update_stats, double *grad, double *rmse)
+/* The batch's batch-norm statistics from the sequences' sums (into b), and
+ * with update_stats the running ones. */
+static void batch_norm_stats(tnet *n, tseq **seqs, int N, int update_stats, batch_ctx *b)
 {
-    const tnet_dims *d = &n->d;
-    int C = d->C;
-    batch_ctx b;
-    memset(&b, 0, sizeof b);
-    b.n = n;
-    b.seqs = seqs;
-    b.reg = reg;
-    b.seed = seed;
-    tpool_run(pool, N, job_conv, &b);
+    const int C = n->d.C;
     double s1[64] = {0}, s2[64] = {0};
-    b.nv = 0;
+    b->nv = 0;
     for (int i = 0; i < N; i++) {
         for (int c = 0; c < C; c++) {
             s1[c] += seqs[i]->s1[c];
             s2[c] += seqs[i]->s2[c];
         }
         for (int t = 0; t < seqs[i]->L; t++)
-            b.nv += seqs[i]->valid[t];
+            b->nv += seqs[i]->valid[t];
     }
-    b.nv *= d->M;
-    double nv = b.nv > 0 ? b.nv : 1;
+    b->nv *= n->d.M;
+    double nv = b->nv > 0 ? b->nv : 1;
     for (int c = 0; c < C; c++) {
         double mean = s1[c] / nv, var = s2[c] / nv - mean * mean;
         if (var < 0)
             var = 0;
-        b.mean[c] = mean;
-        b.istd[c] = 1.0 / sqrt(var + n->bn_eps);
-        if (update_stats && b.nv > 1) {
+        b->mean[c] = mean;
+        b->istd[c] = 1.0 / sqrt(var + n->bn_eps);
+        if (update_stats && b->nv > 1) {
             double m = n->bn_momentum;
             n->bn_mean[c] = m * n->bn_mean[c] + (1 - m) * mean;
-            n->bn_var[c] = m * n->bn_var[c] + (1 - m) * var * b.nv / (b.nv - 1);
+            n->bn_var[c] = m * n->bn_var[c] + (1 - m) * var * b->nv / (b->nv - 1);
         }
     }
-    tpool_run(pool, N, job_top, &b);
+}
+
+/* The loss from the sequences' sums; *rmse its RMSE part; b->nact and
+ * b->dscale for the backward pass. */
+static double batch_loss(const tnet *n, tseq **seqs, int N, const tnet_reg *reg, batch_ctx *b,
+                         double *rmse)
+{
+    const int C = n->d.C;
     double sse = 0, nlab = 0, aabs = 0, asq = 0;
     for (int i = 0; i < N; i++) {
         sse += seqs[i]->sse;
@@ -992,34 +936,60 @@ double tnet_batch(tnet *n, tseq **seqs, int N, const tnet_reg *reg, uint64_t see
         aabs += seqs[i]->act_abs;
         asq += seqs[i]->act_sq;
     }
-    b.nact = nv * C;
+    b->nact = (b->nv > 0 ? b->nv : 1) * C;
     double r = nlab > 0 ? sqrt(sse / (2.0 * nlab)) : 0.0;
-    b.dscale = r > 0 ? 1.0 / (2.0 * nlab * r) : 0.0;
-    double loss = r + reg->act_l1 * aabs / b.nact + reg->act_l2 * asq / b.nact;
+    b->dscale = r > 0 ? 1.0 / (2.0 * nlab * r) : 0.0;
+    double loss = r + reg->act_l1 * aabs / b->nact + reg->act_l2 * asq / b->nact;
     const double *cw = n->theta + n->conv_w;
     for (int i = 0; i < C * 9; i++)
         loss += reg->l1 * fabs(cw[i]) + reg->l2 * cw[i] * cw[i];
-    if (rmse)
-        *rmse = r;
-    if (!grad)
-        return loss;
-    tpool_run(pool, N, job_bwd_top, &b);
+    *rmse = r;
+    return loss;
+}
+
+/* The backward pass over the batch: the sum of the sequences' gradients and
+ * the ElasticNet's on conv.weight into grad. */
+static void batch_grad(const tnet *n, tseq **seqs, int N, const tnet_reg *reg, tpool *pool,
+                       batch_ctx *b, double *grad)
+{
+    const int C = n->d.C;
+    tpool_run(pool, N, job_bwd_top, b);
     for (int i = 0; i < N; i++)
         for (int c = 0; c < C; c++) {
-            b.sd[c] += seqs[i]->sd[c];
-            b.sdx[c] += seqs[i]->sdx[c];
+            b->sd[c] += seqs[i]->sd[c];
+            b->sdx[c] += seqs[i]->sdx[c];
         }
-    tpool_run(pool, N, job_bwd_conv, &b);
+    tpool_run(pool, N, job_bwd_conv, b);
     memset(grad, 0, sizeof(double) * n->n_params);
     for (int i = 0; i < N; i++) {
         const double *g = seqs[i]->grad;
         for (size_t k = 0; k < n->n_params; k++)
             grad[k] += g[k];
     }
+    const double *cw = n->theta + n->conv_w;
     for (int i = 0; i < C * 9; i++) {
         double w = cw[i];
         grad[n->conv_w + i] += reg->l1 * (w > 0 ? 1.0 : w < 0 ? -1.0 : 0.0) + 2.0 * reg->l2 * w;
     }
+}
+
+double tnet_batch(tnet *n, tseq **seqs, int N, const tnet_reg *reg, uint64_t seed, tpool *pool,
+                  int update_stats, double *grad, double *rmse)
+{
+    batch_ctx b;
+    memset(&b, 0, sizeof b);
+    b.n = n;
+    b.seqs = seqs;
+    b.reg = reg;
+    b.seed = seed;
+    tpool_run(pool, N, job_conv, &b);
+    batch_norm_stats(n, seqs, N, update_stats, &b);
+    tpool_run(pool, N, job_top, &b);
+    double r, loss = batch_loss(n, seqs, N, reg, &b, &r);
+    if (rmse)
+        *rmse = r;
+    if (grad)
+        batch_grad(n, seqs, N, reg, pool, &b, grad);
     return loss;
 }
 

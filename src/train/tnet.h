@@ -2,8 +2,10 @@
  * training mode (batch-norm batch statistics, dropout) and eval mode
  * (running statistics), and the backward pass for every parameter.
  *
- * Layout and equations are exactly those of crnn.h (tensor names, index
- * orders, GRU gate order z, r, n, conv time offset 1 offline / 2 causal).
+ * Layout and equations are exactly those of crnn.h: the tensors, their
+ * shapes and the order of the parameters in theta come from crnn_layout.h;
+ * index orders, GRU gate order z, r, n, conv time offset 1 offline / 2
+ * causal as crnn.c.
  * The layer primitives (tl_*) are exported for the gradient-check tests.
  *
  * Training loss, over the labelled frames of a mini-batch:
@@ -61,7 +63,10 @@ void tnet_init(tnet *n, uint64_t seed);
 /* To a weight file (F32 tensors + metadata format, version, kind, branches,
  * bn_eps and the feature config). */
 weights *tnet_to_weights(const tnet *n, const melspec_config *fc);
-/* From a weight file written by tnet_to_weights (or any crnn.h file). */
+/* From a weight file written by tnet_to_weights (or any crnn.h file): its
+ * layout read and checked as crnn_create does (crnn_layout.h). 0, or what
+ * crnn_layout_read/check return, VALAR_ERR_SHAPE (dimensions the trainer
+ * does not take: H or C over 64); *out is NULL on failure. */
 int tnet_from_weights(const weights *w, tnet **out, char *msg, size_t msglen);
 
 /* One sequence of a batch: inputs set by the caller, then everything the
@@ -92,11 +97,19 @@ typedef struct {
 
 tseq *tseq_create(const tnet *n, int cap);
 void tseq_destroy(tseq *s);
+/* Data augmentation of a sequence's input frames: each raw frame moved by
+ * `bands` mel bands (x'[m] = x[m + bands], the edge band repeated: a pitch
+ * shift where the mel scale is logarithmic, above 1 kHz), then add[m]
+ * added (a gain is the same value in every band; NULL: nothing). */
+typedef struct {
+    const double *add;
+    int bands;
+} taug;
+
 /* Copy raw log-mel frames into xin rows (normalised with in_mean/in_std);
  * frames before the song start or after its end (NULL rows) are zero.
- * shift (M values, or NULL) is added to the raw frame first: data
- * augmentation (a gain is the same value in every band). */
-void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const double *shift);
+ * aug: augmentation, or NULL. */
+void tseq_set_input(const tnet *n, tseq *s, int row, const float *x, const taug *aug);
 
 /* Eval mode on one sequence (running BN statistics, no dropout); pred gets
  * L x 2 clipped outputs when not NULL. h_last (optional, [2][H]) receives

@@ -30,6 +30,7 @@ static void work(tpool *p)
     }
 }
 
+/* A pool thread: runs jobs of each tpool_run until tpool_destroy. */
 static void *worker(void *arg)
 {
     tpool *p = arg;

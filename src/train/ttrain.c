@@ -1,6 +1,6 @@
 #include "ttrain.h"
 #include "teval.h"
-#include "tfile.h"
+#include "atomicfile.h"
 #include "tpool.h"
 
 #include <math.h>
@@ -73,16 +73,16 @@ void ttrain_defaults(ttrain_opts *o)
 /* ---- filling sequences ---- */
 
 /* Frames [start, start + L) of g into s (with hist, the two frames before
- * as the causal conv's history); shift: augmentation, or NULL. */
+ * as the causal conv's history); aug: augmentation, or NULL. */
 static void fill_rows(const tnet *n, tseq *s, const tsong *g, int start, int L, int hist,
-                      const double *shift)
+                      const taug *aug)
 {
     s->L = L;
     memset(s->xin, 0, sizeof(double) * (size_t)(s->cap + 3) * n->d.M);
     for (int r = hist ? 0 : 2; r < L + 2; r++) {
         int f = start + r - 2;
         if (f >= 0 && f < g->T)
-            tseq_set_input(n, s, r, g->x + (size_t)f * g->M, shift);
+            tseq_set_input(n, s, r, g->x + (size_t)f * g->M, aug);
     }
     for (int t = 0; t < L; t++) {
         int f = start + t;
@@ -93,20 +93,26 @@ static void fill_rows(const tnet *n, tseq *s, const tsong *g, int start, int L, 
     }
 }
 
-/* A random gain (uniform in +-gain_db) and spectral tilt (a line through
- * the band centre, +-tilt_db/2 at the ends, slope uniform) as an addition
- * to ln-power log-mel bands: shift[0..M). Without augmentation, NULL. */
-static const double *aug_shift(const ttrain_opts *o, int M, uint64_t seed, double *shift)
+/* A random augmentation into *aug (add: M values of room): a gain uniform
+ * in +-gain_db and a spectral tilt (a line through the band centre,
+ * +-tilt_db/2 at the ends, slope uniform) added to the ln-power log-mel
+ * bands, and a shift by a whole number of bands uniform in +-shift_bands.
+ * Without augmentation, NULL. */
+static const taug *aug_draw(const ttrain_opts *o, int M, uint64_t seed, taug *aug, double *add)
 {
-    if (o->aug_gain_db <= 0 && o->aug_tilt_db <= 0)
+    if (o->aug_gain_db <= 0 && o->aug_tilt_db <= 0 && o->aug_shift <= 0)
         return NULL;
     uint64_t rng = seed;
     double db2ln = log(10.0) / 10.0; /* dB of power -> ln(power) */
     double g = (2 * trng_uniform(&rng) - 1) * o->aug_gain_db;
     double k = (2 * trng_uniform(&rng) - 1) * o->aug_tilt_db;
     for (int m = 0; m < M; m++)
-        shift[m] = db2ln * (g + k * (M > 1 ? (double)m / (M - 1) - 0.5 : 0));
-    return shift;
+        add[m] = db2ln * (g + k * (M > 1 ? (double)m / (M - 1) - 0.5 : 0));
+    aug->add = add;
+    aug->bands = o->aug_shift > 0 ? (int)(trng_uniform(&rng) * (2 * o->aug_shift + 1)) -
+                                        o->aug_shift
+                                  : 0;
+    return aug;
 }
 
 void ttrain_predict(const tnet *n, tseq *s, const tsong *g, int seq_len, float *pred)
@@ -201,11 +207,12 @@ typedef struct {
     double best;
 } tprogress;
 
+/* ema (or NULL): the running average of the weights, appended. */
 static int save_state(const char *path, const tnet *n, const tadam *a, const tprogress *pr,
-                      char *msg, size_t msglen)
+                      const double *ema, char *msg, size_t msglen)
 {
-    tfile tf;
-    if (tfile_open(&tf, path, "resume state", msg, msglen))
+    atomicfile tf;
+    if (atomicfile_open(&tf, path, "resume state", msg, msglen))
         return -1;
     FILE *f = tf.f;
     int dims[7] = {n->d.kind, n->d.joint, n->d.M, n->d.C, n->d.D, n->d.H, n->d.K};
@@ -218,11 +225,15 @@ static int save_state(const char *path, const tnet *n, const tadam *a, const tpr
              fwrite(n->bn_mean, sizeof(double), C, f) == C &&
              fwrite(n->bn_var, sizeof(double), C, f) == C &&
              fwrite(n->in_mean, sizeof(double), M, f) == M &&
-             fwrite(n->in_std, sizeof(double), M, f) == M;
-    return tfile_commit(&tf, ok, msg, msglen);
+             fwrite(n->in_std, sizeof(double), M, f) == M &&
+             (!ema || fwrite(ema, sizeof(double), np, f) == np);
+    return atomicfile_commit(&tf, ok, msg, msglen);
 }
 
-static int load_state(const char *path, tnet *n, tadam *a, tprogress *pr, char *msg, size_t msglen)
+/* ema (or NULL) gets the saved average of the weights, or the weights
+ * when the state has none (saved without --ema). */
+static int load_state(const char *path, tnet *n, tadam *a, tprogress *pr, double *ema, char *msg,
+                      size_t msglen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -247,6 +258,8 @@ static int load_state(const char *path, tnet *n, tadam *a, tprogress *pr, char *
          fread(n->bn_var, sizeof(double), C, f) == C &&
          fread(n->in_mean, sizeof(double), M, f) == M &&
          fread(n->in_std, sizeof(double), M, f) == M;
+    if (ok && ema && fread(ema, sizeof(double), np, f) != np)
+        memcpy(ema, n->theta, sizeof(double) * np);
     fclose(f);
     if (!ok) {
         snprintf(msg, msglen, "%s: resume state is truncated or not a valar-train state", path);
@@ -306,7 +319,7 @@ typedef struct {
     int song, pos;
     int row;       /* its sequence in the current batch, -1: none */
     double h[128]; /* GRU state to carry, [2][H], H <= 64 */
-    const double *shift; /* this song's augmentation (r->shift[lane]), or NULL */
+    const taug *aug; /* this song's augmentation (r->aug[lane]), or NULL */
 } tlane;
 
 /* Everything inference needs: parameters and statistics. */
@@ -326,8 +339,10 @@ typedef struct {
     tnet *net;
     tpool *pool;
     tnet *best;     /* the best network so far */
+    double *ema;    /* --ema: running average of the weights (what is validated and saved) */
     tseq **seqs;    /* o->batch */
-    double **shift; /* o->batch x M: each sequence's augmentation */
+    taug *aug;      /* o->batch: each sequence's augmentation */
+    double **add;   /* o->batch x M: the values aug[i].add points to */
     double *grad;
     int *order;     /* streaming: song order */
     tlane *lanes;   /* streaming: o->batch */
@@ -354,6 +369,12 @@ static int run_batch(trun *r, int N, uint64_t eseed)
                               r->pool, 1, r->grad, &rm);
     r->rmse_sum += rm;
     tadam_step(&r->adam, r->net->theta, r->grad);
+    if (r->ema) {
+        double k = r->o->ema;
+        const double *th = r->net->theta;
+        for (size_t i = 0; i < r->net->n_params; i++)
+            r->ema[i] = k * r->ema[i] + (1 - k) * th[i];
+    }
     r->pr.step++;
     r->nb++;
     return time_up(r);
@@ -384,7 +405,7 @@ static int epoch_offline(trun *r, uint64_t eseed)
             }
             int Lw = g->T - start < L ? g->T - start : L;
             fill_rows(r->net, r->seqs[i], g, start, Lw, 0,
-                      aug_shift(r->o, g->M, trng_mix(rng, 7), r->shift[i]));
+                      aug_draw(r->o, g->M, trng_mix(rng, 7), &r->aug[i], r->add[i]));
         }
         if (run_batch(r, N, eseed))
             return 1;
@@ -392,15 +413,19 @@ static int epoch_offline(trun *r, uint64_t eseed)
     return 0;
 }
 
-/* Lane l starts song (-1: none) from a zero state, with its augmentation. */
-static void lane_start(trun *r, tlane *ln, int l, int song, uint64_t eseed)
+/* Lane l starts song (-1: none) with its augmentation, from a zero state
+ * when it is the lane's first song of the epoch (or without --carry-state). */
+static void lane_start(trun *r, tlane *ln, int l, int song, uint64_t eseed, int first)
 {
     ln->song = song;
     ln->pos = 0;
-    memset(ln->h, 0, sizeof ln->h);
-    ln->shift = song < 0 ? NULL
-                         : aug_shift(r->o, r->net->d.M, trng_mix(eseed ^ 0xA5A5u, (uint64_t)song),
-                                     r->shift[l]);
+    /* --carry-state: the next song starts from the state the last one left,
+     * as a live stream does when the music changes */
+    if (first || !r->o->carry_state)
+        memset(ln->h, 0, sizeof ln->h);
+    ln->aug = song < 0 ? NULL
+                       : aug_draw(r->o, r->net->d.M, trng_mix(eseed ^ 0xA5A5u, (uint64_t)song),
+                                  &r->aug[l], r->add[l]);
 }
 
 /* Streaming epoch: each lane walks through songs in shuffled order, one
@@ -415,7 +440,7 @@ static int epoch_streaming(trun *r, uint64_t eseed)
         order[i] = i;
     shuffle(order, set->n, eseed);
     for (int l = 0; l < B; l++)
-        lane_start(r, &lanes[l], l, next < set->n ? order[next++] : -1, eseed);
+        lane_start(r, &lanes[l], l, next < set->n ? order[next++] : -1, eseed, 1);
     for (;;) {
         int N = 0;
         for (int l = 0; l < B; l++) {
@@ -425,7 +450,7 @@ static int epoch_streaming(trun *r, uint64_t eseed)
                 continue;
             const tsong *g = &set->songs[ln->song];
             int Lc = g->T - ln->pos < L ? g->T - ln->pos : L;
-            fill_rows(r->net, r->seqs[N], g, ln->pos, Lc, 1, ln->shift);
+            fill_rows(r->net, r->seqs[N], g, ln->pos, Lc, 1, ln->aug);
             memcpy(r->seqs[N]->h0, ln->h, sizeof(double) * 2 * (size_t)H);
             ln->row = N++;
         }
@@ -444,7 +469,7 @@ static int epoch_streaming(trun *r, uint64_t eseed)
                        sizeof(double) * (size_t)H);
             ln->pos += s->L;
             while (ln->song >= 0 && ln->pos >= set->songs[ln->song].T)
-                lane_start(r, ln, l, next < set->n ? order[next++] : -1, eseed);
+                lane_start(r, ln, l, next < set->n ? order[next++] : -1, eseed, 0);
         }
         if (stop)
             return 1;
@@ -460,18 +485,22 @@ static int trun_alloc(trun *r, const tnet_dims *d)
     r->best = tnet_create(d);
     r->pool = tpool_create(o->threads);
     r->seqs = calloc((size_t)B, sizeof *r->seqs);
-    r->shift = calloc((size_t)B, sizeof *r->shift);
+    r->aug = calloc((size_t)B, sizeof *r->aug);
+    r->add = calloc((size_t)B, sizeof *r->add);
     r->grad = r->net ? calloc(r->net->n_params, sizeof(double)) : NULL;
+    if (o->ema > 0 && r->net)
+        r->ema = calloc(r->net->n_params, sizeof(double));
     r->order = malloc(sizeof(int) * (size_t)(r->train->n + 1));
     r->lanes = calloc((size_t)B, sizeof *r->lanes);
     if (o->kind == 0 && (r->wins = make_windows(r->train, o->seq_len, &r->nwin)))
         r->worder = malloc(sizeof(int) * (size_t)(r->nwin + 1));
-    int ok = r->net && r->best && r->pool && r->seqs && r->shift && r->grad && r->order &&
+    int ok = r->net && r->best && r->pool && r->seqs && r->aug && r->add && r->grad && r->order &&
+             (o->ema <= 0 || r->ema) &&
              r->lanes && (o->kind || (r->wins && r->worder)) &&
              tadam_init(&r->adam, r->net->n_params, o->lr) == 0;
     for (int i = 0; ok && i < B; i++)
         ok = (r->seqs[i] = tseq_create(r->net, o->seq_len)) &&
-             (r->shift[i] = calloc((size_t)d->M, sizeof(double)));
+             (r->add[i] = calloc((size_t)d->M, sizeof(double)));
     return ok ? 0 : -1;
 }
 
@@ -480,12 +509,14 @@ static void trun_free(trun *r)
     for (int i = 0; i < r->o->batch; i++) {
         if (r->seqs)
             tseq_destroy(r->seqs[i]);
-        if (r->shift)
-            free(r->shift[i]);
+        if (r->add)
+            free(r->add[i]);
     }
     free(r->seqs);
-    free(r->shift);
+    free(r->aug);
+    free(r->add);
     free(r->grad);
+    free(r->ema);
     free(r->order);
     free(r->wins);
     free(r->worder);
@@ -520,10 +551,20 @@ static void log_epoch(const trun *r, int ep, const tmetrics *vm, const char *vna
             vm->rmse[0], vm->rmse[1], ra, rv, secs, improved ? "  *best" : "");
 }
 
-/* After epoch ep: validate on vset, keep and save the best, save the last
- * epoch and the resume state. Returns 0, 1 to stop early, -1 on error. */
-static int epoch_end(trun *r, int ep, const tset *vset, const melspec_config *fc, double secs,
-                     char *msg, size_t msglen)
+/* With --ema the averaged weights take the network's place (and back). */
+static void swap_ema(trun *r)
+{
+    if (r->ema) {
+        double *t = r->net->theta;
+        r->net->theta = r->ema;
+        r->ema = t;
+    }
+}
+
+/* Validate the network on vset, keep and save it when it is the best so
+ * far, save it as the last epoch. 0 or -1. */
+static int validate(trun *r, int ep, const tset *vset, const melspec_config *fc, double secs,
+                    char *msg, size_t msglen)
 {
     const ttrain_opts *o = r->o;
     tmetrics vm;
@@ -544,8 +585,19 @@ static int epoch_end(trun *r, int ep, const tset *vset, const melspec_config *fc
     r->pr.epoch = ep;
     if (o->log)
         log_epoch(r, ep, &vm, vset == r->train ? "train-eval" : "val", secs, improved);
-    if ((o->last && save_weights(r->net, o, fc, o->last, &vm, ep, msg, msglen)) ||
-        (o->state && save_state(o->state, r->net, &r->adam, &r->pr, msg, msglen)))
+    return o->last && save_weights(r->net, o, fc, o->last, &vm, ep, msg, msglen) ? -1 : 0;
+}
+
+/* After epoch ep: validate (the averaged weights with --ema), save, save
+ * the resume state. Returns 0, 1 to stop early, -1 on error. */
+static int epoch_end(trun *r, int ep, const tset *vset, const melspec_config *fc, double secs,
+                     char *msg, size_t msglen)
+{
+    const ttrain_opts *o = r->o;
+    swap_ema(r);
+    int err = validate(r, ep, vset, fc, secs, msg, msglen);
+    swap_ema(r);
+    if (err || (o->state && save_state(o->state, r->net, &r->adam, &r->pr, r->ema, msg, msglen)))
         return -1;
     if (o->patience > 0 && r->pr.bad_epochs >= o->patience) {
         if (o->log)
@@ -561,12 +613,14 @@ static int trun_start(trun *r, char *msg, size_t msglen)
     const ttrain_opts *o = r->o;
     tnet *net = r->net;
     tnet_init(net, o->seed);
+    if (r->ema)
+        memcpy(r->ema, net->theta, sizeof(double) * net->n_params);
     if (tset_stats(r->train, net->d.M, net->in_mean, net->in_std)) {
         snprintf(msg, msglen, "out of memory");
         return -1;
     }
     if (o->resume && o->state && access(o->state, F_OK) == 0) {
-        if (load_state(o->state, net, &r->adam, &r->pr, msg, msglen))
+        if (load_state(o->state, net, &r->adam, &r->pr, r->ema, msg, msglen))
             return -1;
         if (o->log)
             fprintf(o->log, "resumed from %s after epoch %d (best %.4f)\n", o->state,

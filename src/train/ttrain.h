@@ -45,11 +45,14 @@ typedef struct {
     uint64_t seed;
     double lr;
     int lr_cosine; /* cosine decay from lr to lr / 100 over epochs */
+    double ema;    /* > 0: validate and save a running average of the weights, this decay per step */
     tnet_reg reg;
     /* augmentation of each training sequence (offline) or song (streaming) */
     double aug_gain_db; /* random gain, uniform in +-aug_gain_db */
     double aug_tilt_db; /* random spectral tilt, +-aug_tilt_db/2 at the band edges */
+    int aug_shift;      /* random shift by up to +-aug_shift mel bands (pitch) */
     int crop;           /* offline: windows moved by up to +-seq_len/2 */
+    int carry_state;    /* streaming: a lane's next song starts from the last one's state */
     double time_limit; /* seconds, 0 = none */
     const char *out;   /* best-on-validation weights */
     const char *last;  /* last-epoch weights (NULL: none) */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/testrng.h"
 #include "crnn.h"
 #include "weights.h"
 
@@ -47,26 +48,12 @@ static inline model_spec spec_default(crnn_kind kind, int joint)
     return s;
 }
 
-static inline uint32_t rng_next(uint32_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    return *s;
-}
-
-/* Uniform in [-1, 1). */
-static inline double rng_uniform(uint32_t *s)
-{
-    return (double)(rng_next(s) >> 8) / 8388608.0 - 1.0;
-}
-
 /* Roughly standard normal (sum of uniforms): good enough for test data. */
 static inline double rng_normal(uint32_t *s)
 {
     double a = 0;
     for (int i = 0; i < 6; i++)
-        a += rng_uniform(s);
+        a += test_uniform(s);
     return a * 0.7071;
 }
 
@@ -84,15 +71,15 @@ static inline void fill_tensor(const char *name, float *x, size_t n, const int64
     for (size_t i = 0; i < n; i++) {
         double v;
         if (strcmp(name, "input.mean") == 0)
-            v = -5.0 + 3.0 * rng_uniform(s);
+            v = -5.0 + 3.0 * test_uniform(s);
         else if (strcmp(name, "input.std") == 0)
-            v = 1.75 + 1.25 * rng_uniform(s);
+            v = 1.75 + 1.25 * test_uniform(s);
         else if (strcmp(name, "conv.weight") == 0)
             v = 0.33 * rng_normal(s);
         else if (strcmp(name, "bn.gamma") == 0)
-            v = (1.0 + 0.5 * rng_uniform(s)) * (rng_uniform(s) < -0.6 ? -1 : 1);
+            v = (1.0 + 0.5 * test_uniform(s)) * (test_uniform(s) < -0.6 ? -1 : 1);
         else if (strcmp(name, "bn.var") == 0)
-            v = 1.0 + 0.95 * rng_uniform(s);
+            v = 1.0 + 0.95 * test_uniform(s);
         else if (ends_with(name, "dense.weight"))
             v = 1.5 * rng_normal(s) / sqrt((double)shape[1]);
         else if (ends_with(name, "weight_ih"))
@@ -212,7 +199,7 @@ static inline crnn *create_or_die(const model_spec *sp)
     int err = crnn_create(w, &net, msg, sizeof msg);
     weights_destroy(w); /* crnn_create copies what it needs */
     if (err) {
-        fprintf(stderr, "crnn_create: %s (%s)\n", msg, crnn_strerror(err));
+        fprintf(stderr, "crnn_create: %s (%s)\n", msg, valar_strerror(err));
         exit(1);
     }
     return net;

@@ -3,6 +3,7 @@
  * crnn_reset + crnn_step per frame, and writes the outputs.
  *
  * usage: crnn_run MODEL IN OUT
+ *        crnn_run --kernels   (the kernel sets this CPU runs, src/crnn_kern.h)
  *   IN:  int32 nseq, int32 M, int32 T[nseq], then the sequences' T x M
  *        float32 values one after another (all little-endian)
  *   OUT: per sequence T x 2 float32 from crnn_run_sequence, then (streaming
@@ -11,8 +12,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "crnn.h"
+#include "crnn_kern.h"
 #include "weights.h"
 
 static int read_all(FILE *f, void *p, size_t size, size_t n)
@@ -22,6 +25,11 @@ static int read_all(FILE *f, void *p, size_t size, size_t n)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--kernels") == 0) {
+        for (int i = 0; crnn_kern_get(i); i++)
+            printf("%s\n", crnn_kern_get(i)->name);
+        return 0;
+    }
     if (argc != 4) {
         fprintf(stderr, "usage: crnn_run MODEL IN OUT\n");
         return 2;
@@ -69,7 +77,7 @@ int main(int argc, char **argv)
         }
         err = crnn_run_sequence(net, x, T[s], y);
         if (err) {
-            fprintf(stderr, "crnn_run: crnn_run_sequence(T=%d): %s\n", T[s], crnn_strerror(err));
+            fprintf(stderr, "crnn_run: crnn_run_sequence(T=%d): %s\n", T[s], valar_strerror(err));
             return 1;
         }
         fwrite(y, sizeof *y, 2 * (size_t)T[s], out);
@@ -78,7 +86,7 @@ int main(int argc, char **argv)
             for (int t = 0; t < T[s]; t++) {
                 err = crnn_step(net, x + (size_t)t * M, y + 2 * t);
                 if (err) {
-                    fprintf(stderr, "crnn_run: crnn_step: %s\n", crnn_strerror(err));
+                    fprintf(stderr, "crnn_run: crnn_step: %s\n", valar_strerror(err));
                     return 1;
                 }
             }

@@ -6,7 +6,11 @@ several sizes, non-trivial batch-norm statistics and bn_eps) and random
 input sequences, runs crnn_run (argv[1]) on them, recomputes every output in
 float64 from the header's definition, and asserts
     max |crnn_run_sequence - numpy| <= 1e-5 and, on streaming models,
-    max |crnn_reset + crnn_step per frame - numpy| <= 1e-5.
+    max |crnn_reset + crnn_step per frame - numpy| <= 1e-5 and the steps
+    equal the sequence run bit for bit.
+It does so for every kernel set (src/crnn_kern.h) this CPU runs, as listed
+by `crnn_run --kernels`, and checks that the sets that fuse multiply-adds
+(avx2, avx512) give bit-identical outputs.
 So that the comparison can fail, it also asserts that most outputs are not
 clipped at +-1, and that plausible mistakes (wrong time padding, eps ignored,
 PyTorch-style GRU, swapped gates, dense index order, ...) would move the
@@ -39,6 +43,9 @@ CASES = [
     ("streaming", "separate", 2, 2, 3, 5, 1, "0.01", 1.0),
     ("offline", "separate", 16, 4, 6, 4, 2, "0.001", 1.8),
     ("streaming", "joint", 16, 4, 6, 4, 3, "0.001", 1.8),
+    # wider than one 16-float panel everywhere, sizes off every SIMD width
+    ("streaming", "separate", 37, 5, 19, 21, 3, "0.001", 0.8),
+    ("offline", "separate", 33, 6, 33, 17, 5, "0.001", 0.8),
 ]
 
 MELSPEC_META = {
@@ -199,10 +206,36 @@ def write_inputs(path, xs, M):
             f.write(np.asarray(x, dtype="<f4").tobytes())
 
 
+def run_case(exe, kernels, model, inp, outp, name, kind, M):
+    """crnn_run with one kernel set: its outputs, or None (and a message)."""
+    env = dict(os.environ, VALAR_CRNN_KERNELS=kernels)
+    r = subprocess.run([exe, model, inp, outp], capture_output=True, text=True, timeout=300, env=env)
+    if r.returncode != 0:
+        print(f"FAIL {name} [{kernels}]: crnn_run exited {r.returncode}: {r.stderr.strip()}")
+        return None
+    info = dict(kv.split("=") for kv in r.stdout.split())
+    want_kind = "0" if kind == "offline" else "1"
+    if info.get("kind") != want_kind or info.get("n_mels") != str(M):
+        print(f"FAIL {name} [{kernels}]: crnn_run reports {r.stdout.strip()}")
+        return None
+    got = np.fromfile(outp, dtype="<f4").astype(np.float64)
+    per = 2 if kind == "streaming" else 1
+    if got.size != per * 2 * sum(T_VALUES):
+        print(f"FAIL {name} [{kernels}]: {got.size} output values, want {per * 2 * sum(T_VALUES)}")
+        return None
+    return got
+
+
 def main():
     exe = sys.argv[1]
     work = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="valar-crnn-")
     os.makedirs(work, exist_ok=True)
+    r = subprocess.run([exe, "--kernels"], capture_output=True, text=True, timeout=60)
+    kernel_sets = r.stdout.split()
+    if r.returncode != 0 or "generic" not in kernel_sets:
+        print(f"FAIL: crnn_run --kernels gave {r.stdout.strip()!r} (exit {r.returncode})")
+        return 1
+    print(f"kernel sets: {' '.join(kernel_sets)}")
     rng = np.random.default_rng(20170905)
     failed = 0
     worst = 0.0
@@ -217,59 +250,58 @@ def main():
         xs = [(mean + 1.2 * std * rng.standard_normal((T, M))).astype(np.float32) for T in T_VALUES]
         inp, outp = os.path.join(work, f"case{ci}.in"), os.path.join(work, f"case{ci}.out")
         write_inputs(inp, xs, M)
-        r = subprocess.run([exe, model, inp, outp], capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            print(f"FAIL {name}: crnn_run exited {r.returncode}: {r.stderr.strip()}")
-            failed += 1
-            continue
-        info = dict(kv.split("=") for kv in r.stdout.split())
-        want_kind = "0" if kind == "offline" else "1"
-        if info.get("kind") != want_kind or info.get("n_mels") != str(M):
-            print(f"FAIL {name}: crnn_run reports {r.stdout.strip()}")
-            failed += 1
-        got = np.fromfile(outp, dtype="<f4").astype(np.float64)
-        per = 2 if kind == "streaming" else 1
-        if got.size != per * 2 * sum(T_VALUES):
-            print(f"FAIL {name}: {got.size} output values, want {per * 2 * sum(T_VALUES)}")
-            failed += 1
-            continue
-        pos = 0
-        case_err = {"seq": 0.0, "step": 0.0, "step-seq": 0.0}
-        case_unclipped = case_n = 0
-        for x in xs:
-            T = x.shape[0]
-            ref = reference(t, meta, x)
-            seq = got[pos : pos + 2 * T].reshape(T, 2)
-            pos += 2 * T
-            e = float(np.max(np.abs(seq - ref))) if np.all(np.isfinite(seq)) else np.inf
-            case_err["seq"] = max(case_err["seq"], e)
-            if kind == "streaming":
-                step = got[pos : pos + 2 * T].reshape(T, 2)
-                pos += 2 * T
-                e = float(np.max(np.abs(step - ref))) if np.all(np.isfinite(step)) else np.inf
-                case_err["step"] = max(case_err["step"], e)
-                case_err["step-seq"] = max(case_err["step-seq"], float(np.max(np.abs(step - seq))))
-            case_unclipped += int(np.sum(np.abs(ref) < 0.999))
-            case_n += ref.size
+        refs = [reference(t, meta, x) for x in xs]
+        for x, ref in zip(xs, refs):
             for b in BUGS:
                 bug_diff[b] = max(bug_diff[b], float(np.max(np.abs(reference(t, meta, x, b) - ref))))
-            if T == T_VALUES[-1] and ci == 0:
-                print(f"  e.g. {name} T={T} frames 0..3 numpy {ref[:4].ravel().round(4).tolist()}")
-                print(f"                    C     {seq[:4].ravel().round(4).tolist()}")
-        frac = case_unclipped / case_n
-        n_out += case_n
-        n_unclipped += case_unclipped
-        ok = case_err["seq"] <= TOL and case_err["step"] <= TOL and frac >= 0.3
-        step_txt = ""
-        if kind == "streaming":
-            step_txt = f", step {case_err['step']:.2e} (step vs sequence {case_err['step-seq']:.2e})"
-        print(
-            f"{'ok  ' if ok else 'FAIL'} {name} eps={eps}: max |C - numpy| sequence "
-            f"{case_err['seq']:.2e}{step_txt}; {100 * frac:.0f}% of outputs unclipped"
-        )
-        if not ok:
+        fused = {}
+        for ks in kernel_sets:
+            got = run_case(exe, ks, model, inp, outp, name, kind, M)
+            if got is None:
+                failed += 1
+                continue
+            if ks in ("avx2", "avx512"):
+                fused[ks] = got
+            pos = 0
+            case_err = {"seq": 0.0, "step": 0.0, "step-seq": 0.0}
+            case_unclipped = case_n = 0
+            for x, ref in zip(xs, refs):
+                T = x.shape[0]
+                seq = got[pos : pos + 2 * T].reshape(T, 2)
+                pos += 2 * T
+                e = float(np.max(np.abs(seq - ref))) if np.all(np.isfinite(seq)) else np.inf
+                case_err["seq"] = max(case_err["seq"], e)
+                if kind == "streaming":
+                    step = got[pos : pos + 2 * T].reshape(T, 2)
+                    pos += 2 * T
+                    e = float(np.max(np.abs(step - ref))) if np.all(np.isfinite(step)) else np.inf
+                    case_err["step"] = max(case_err["step"], e)
+                    if not np.array_equal(step, seq):
+                        case_err["step-seq"] = max(case_err["step-seq"], float(np.max(np.abs(step - seq))))
+                        case_err["step-seq"] = max(case_err["step-seq"], 1e-30)
+                case_unclipped += int(np.sum(np.abs(ref) < 0.999))
+                case_n += ref.size
+                if T == T_VALUES[-1] and ci == 0 and ks == kernel_sets[0]:
+                    print(f"  e.g. {name} T={T} frames 0..3 numpy {ref[:4].ravel().round(4).tolist()}")
+                    print(f"                    C     {seq[:4].ravel().round(4).tolist()}")
+            frac = case_unclipped / case_n
+            n_out += case_n
+            n_unclipped += case_unclipped
+            ok = case_err["seq"] <= TOL and case_err["step"] <= TOL and case_err["step-seq"] == 0 and frac >= 0.3
+            step_txt = ""
+            if kind == "streaming":
+                same = "bit for bit" if case_err["step-seq"] == 0 else f"differ by {case_err['step-seq']:.2e}"
+                step_txt = f", step {case_err['step']:.2e} (step vs sequence: {same})"
+            print(
+                f"{'ok  ' if ok else 'FAIL'} {name} [{ks}] eps={eps}: max |C - numpy| sequence "
+                f"{case_err['seq']:.2e}{step_txt}; {100 * frac:.0f}% of outputs unclipped"
+            )
+            if not ok:
+                failed += 1
+            worst = max(worst, case_err["seq"], case_err["step"])
+        if len(fused) == 2 and not np.array_equal(fused["avx2"], fused["avx512"]):
+            print(f"FAIL {name}: avx2 and avx512 differ by {np.max(np.abs(fused['avx2'] - fused['avx512'])):.2e}")
             failed += 1
-        worst = max(worst, case_err["seq"], case_err["step"])
     frac = n_unclipped / max(n_out, 1)
     print(f"worst error {worst:.2e} (tolerance {TOL:g}); {100 * frac:.1f}% of {n_out} outputs unclipped")
     if frac < 0.6:

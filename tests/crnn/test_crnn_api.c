@@ -51,24 +51,24 @@ static void test_arguments(void)
         crnn *net = create_or_die(&sp);
         float *x = random_input(4, sp.M, 7);
         float out[8] = {0}, o2[2] = {0};
-        CHECK(crnn_run_sequence(net, x, 0, out) == CRNN_ERR_ARG, "%s: T=0 not rejected",
+        CHECK(crnn_run_sequence(net, x, 0, out) == VALAR_ERR_ARG, "%s: T=0 not rejected",
               kind_name(k));
-        CHECK(crnn_run_sequence(net, x, -3, out) == CRNN_ERR_ARG, "%s: T=-3 not rejected",
+        CHECK(crnn_run_sequence(net, x, -3, out) == VALAR_ERR_ARG, "%s: T=-3 not rejected",
               kind_name(k));
         int err = crnn_step(net, x, o2);
         if (k == CRNN_OFFLINE)
-            CHECK(err == CRNN_ERR_KIND, "crnn_step on an offline model returned %d", err);
+            CHECK(err == VALAR_ERR_KIND, "crnn_step on an offline model returned %d", err);
         else
             CHECK(err == 0, "crnn_step on a streaming model returned %d", err);
         CHECK(crnn_run_sequence(net, x, 4, out) == 0, "%s: run_sequence T=4 failed", kind_name(k));
-        const char *s = crnn_strerror(CRNN_ERR_KIND);
-        CHECK(s && *s, "crnn_strerror(CRNN_ERR_KIND) empty");
-        s = crnn_strerror(CRNN_ERR_ARG);
-        CHECK(s && *s, "crnn_strerror(CRNN_ERR_ARG) empty");
-        s = crnn_strerror(WEIGHTS_ERR_SHAPE);
-        CHECK(s && *s, "crnn_strerror(WEIGHTS_ERR_SHAPE) empty");
-        s = crnn_strerror(-12345);
-        CHECK(s != NULL, "crnn_strerror(unknown) is NULL");
+        const char *s = valar_strerror(VALAR_ERR_KIND);
+        CHECK(s && *s, "valar_strerror(VALAR_ERR_KIND) empty");
+        s = valar_strerror(VALAR_ERR_ARG);
+        CHECK(s && *s, "valar_strerror(VALAR_ERR_ARG) empty");
+        s = valar_strerror(VALAR_ERR_SHAPE);
+        CHECK(s && *s, "valar_strerror(VALAR_ERR_SHAPE) empty");
+        s = valar_strerror(-12345);
+        CHECK(s != NULL, "valar_strerror(unknown) is NULL");
         free(x);
         crnn_destroy(net);
     }
@@ -201,22 +201,22 @@ static void expect_fail(const char *what, const model_spec *sp, int code, int al
     snprintf(alts, sizeof alts, "%s", want);
     for (char *save, *tok = strtok_r(alts, "|", &save); tok; tok = strtok_r(NULL, "|", &save))
         named |= strstr(msg, tok) != NULL;
-    printf("%-44s -> %d (%s): %s\n", what, err, err ? crnn_strerror(err) : "ok", msg);
+    printf("%-44s -> %d (%s): %s\n", what, err, err ? valar_strerror(err) : "ok", msg);
     if (err == 0) {
         CHECK(0, "%s: accepted", what);
         crnn_destroy(net);
         return;
     }
     CHECK(err == code || (alt && err == alt), "%s: code %d (%s), want %d (%s)", what, err,
-          crnn_strerror(err), code, crnn_strerror(code));
+          valar_strerror(err), code, valar_strerror(code));
     CHECK(named, "%s: message \"%s\" does not name %s", what, msg, want);
     CHECK(strchr(msg, '\n') == NULL, "%s: message is not one line", what);
 }
 
 static void test_bad_models(void)
 {
-    const int MISSING = WEIGHTS_ERR_MISSING, SHAPE = WEIGHTS_ERR_SHAPE;
-    const int INVALID = WEIGHTS_ERR_INVALID, VERSION = WEIGHTS_ERR_VERSION;
+    const int MISSING = VALAR_ERR_MISSING, SHAPE = VALAR_ERR_SHAPE;
+    const int INVALID = VALAR_ERR_META, VERSION = VALAR_ERR_VERSION;
     struct {
         int kind, joint;
         const char *skip, *skip_meta, *bad;
@@ -316,8 +316,8 @@ static void test_bad_models(void)
     model_spec sp = spec_default(CRNN_OFFLINE, 0);
     sp.meta_key = "kind";
     sp.meta_value = "streaming";
-    expect_fail("offline separate: meta kind=streaming", &sp, WEIGHTS_ERR_INVALID,
-                WEIGHTS_ERR_SHAPE, "gru_bw|maxout.weight");
+    expect_fail("offline separate: meta kind=streaming", &sp, VALAR_ERR_META,
+                VALAR_ERR_SHAPE, "gru_bw|maxout.weight");
 }
 
 /* A tiny message buffer is filled, truncated and terminated, never overrun
@@ -335,12 +335,12 @@ static void test_short_message(void)
     memset(buf, 'X', sizeof buf);
     crnn *net = NULL;
     int err = crnn_create(w, &net, buf, 8);
-    CHECK(err == WEIGHTS_ERR_MISSING, "short msg: code %d", err);
+    CHECK(err == VALAR_ERR_MISSING, "short msg: code %d", err);
     CHECK(memchr(buf, '\0', 8) != NULL, "short msg: not terminated within msglen");
     for (size_t i = 8; i < sizeof buf; i++)
         CHECK(buf[i] == 'X', "short msg: byte %zu written past msglen", i);
     err = crnn_create(w, &net, NULL, 0);
-    CHECK(err == WEIGHTS_ERR_MISSING, "NULL msg: code %d", err);
+    CHECK(err == VALAR_ERR_MISSING, "NULL msg: code %d", err);
     weights_destroy(w);
 }
 

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/testrng.h"
+
 #include "audiofile.h"
 #include "batch.h"
 #include "melspec.h"
@@ -54,13 +56,6 @@ static double cpu(void)
     return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
-static uint32_t rnd(uint32_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    return *s;
-}
 
 /* One block of a stereo synthetic song: a chord (three partials per note),
  * a bass line, a kick every beat, hi-hat noise, loudness that drifts. */
@@ -84,7 +79,7 @@ static void synth_block(synth *s, float *out, size_t n)
         s->ph[3] += 2 * M_PI * s->f0 / 4 * c[0] / s->rate;
         x += 0.25 * sin(s->ph[3]);
         x += 0.6 * exp(-beat * 18) * sin(2 * M_PI * 55 * beat);
-        double noise = (double)rnd(&s->seed) / 4294967296.0 - 0.5;
+        double noise = (double)test_rand(&s->seed) / 4294967296.0 - 0.5;
         x += noise * 0.3 * exp(-fmod(beat * 2, 1) * 30);
         x *= loud;
         out[2 * i] = (float)(0.55 * x); /* peaks stay below full scale */
@@ -142,7 +137,7 @@ static song *library(const char *dir, int n, double lo, double hi)
     for (int i = 0; s && i < n; i++) {
         s[i].fmt = i % NFMT;
         int rate = s[i].fmt == 3 || (i / NFMT) % 2 ? 48000 : 44100;
-        s[i].seconds = lo + (hi - lo) * (double)(rnd(&seed) % 1000) / 999.0;
+        s[i].seconds = lo + (hi - lo) * (double)(test_rand(&seed) % 1000) / 999.0;
         total += s[i].seconds;
         snprintf(s[i].path, sizeof s[i].path, "%s/song%03d.%s", dir, i, fmt_name[s[i].fmt]);
         if (!fresh && write_song(s[i].path, s[i].fmt, rate, s[i].seconds, seed)) {

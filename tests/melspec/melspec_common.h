@@ -9,15 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/testrng.h"
 #include "melspec.h"
 
-/* Small deterministic PRNG (xorshift32), uniform in [-1, 1). */
+/* Noise uniform in [-1, 1) (all 32 bits of testrng.h's generator). */
 static inline float test_noise(uint32_t *s)
 {
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    return (float)((double)*s / 2147483648.0 - 1.0);
+    return (float)((double)test_rand(s) / 2147483648.0 - 1.0);
 }
 
 /* n samples at rate sr: 1 s of silence, then noise + a linear chirp
@@ -119,7 +117,7 @@ static inline melspec *create_or_die(const melspec_config *c, double rate)
     melspec *m;
     int err = melspec_create(c, rate, &m);
     if (err) {
-        fprintf(stderr, "melspec_create(%g Hz): %s\n", rate, melspec_strerror(err));
+        fprintf(stderr, "melspec_create(%g Hz): %s\n", rate, valar_strerror(err));
         exit(1);
     }
     return m;

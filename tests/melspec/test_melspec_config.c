@@ -109,15 +109,15 @@ int main(void)
     rmdir(dir);
 
     for (size_t i = 0; i < NKEYS; i++) {
-        bad_key(keys[i], NULL, WEIGHTS_ERR_MISSING);
-        bad_key(keys[i], "abc", WEIGHTS_ERR_INVALID);
-        bad_key(keys[i], "", WEIGHTS_ERR_INVALID);
-        bad_key(keys[i], "12x", WEIGHTS_ERR_INVALID);
+        bad_key(keys[i], NULL, VALAR_ERR_MISSING);
+        bad_key(keys[i], "abc", VALAR_ERR_META);
+        bad_key(keys[i], "", VALAR_ERR_META);
+        bad_key(keys[i], "12x", VALAR_ERR_META);
     }
-    bad_key("n_fft", "99999999999", WEIGHTS_ERR_INVALID);
-    bad_key("n_fft", "1024.5", WEIGHTS_ERR_INVALID);
-    bad_key("fmax", "1e999", WEIGHTS_ERR_INVALID);
-    bad_key("fmax", "nan", WEIGHTS_ERR_INVALID);
+    bad_key("n_fft", "99999999999", VALAR_ERR_META);
+    bad_key("n_fft", "1024.5", VALAR_ERR_META);
+    bad_key("fmax", "1e999", VALAR_ERR_META);
+    bad_key("fmax", "nan", VALAR_ERR_META);
 
     /* nonsense the check must refuse */
     struct {
@@ -144,9 +144,9 @@ int main(void)
         msg[0] = 0;
         int err = melspec_config_check(&bad[i].c, msg, sizeof msg);
         printf("%s: %d, \"%s\"\n", bad[i].what, err, msg);
-        EXPECT(err == MELSPEC_ERR_CONFIG && msg[0], "%s accepted", bad[i].what);
+        EXPECT(err == VALAR_ERR_CONFIG && msg[0], "%s accepted", bad[i].what);
         melspec *m = NULL;
-        EXPECT(melspec_create(&bad[i].c, 22050, &m) == MELSPEC_ERR_CONFIG && !m,
+        EXPECT(melspec_create(&bad[i].c, 22050, &m) == VALAR_ERR_CONFIG && !m,
                "melspec_create accepted %s", bad[i].what);
     }
     /* still sensible: many bands, but each gets a bin */

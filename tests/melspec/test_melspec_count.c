@@ -70,7 +70,7 @@ int main(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         melspec *m = (melspec *)&c; /* must be overwritten with NULL */
         int err = melspec_create(&c, bad[i], &m);
-        if (err != MELSPEC_ERR_RATE || m) {
+        if (err != VALAR_ERR_RATE || m) {
             fprintf(stderr, "FAIL: rate %g gave %d\n", bad[i], err);
             failed = 1;
         }
@@ -78,7 +78,7 @@ int main(void)
     melspec_config bc = c;
     bc.hop = 440;
     melspec *m = NULL;
-    if (melspec_create(&bc, 22050, &m) != MELSPEC_ERR_CONFIG || m) {
+    if (melspec_create(&bc, 22050, &m) != VALAR_ERR_CONFIG || m) {
         fprintf(stderr, "FAIL: bad config accepted by melspec_create\n");
         failed = 1;
     }

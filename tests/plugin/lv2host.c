@@ -27,6 +27,15 @@
  *               buffer, out 2 in 1's)
  *     -u SYM    leave port SYM unconnected (NULL; repeatable)
  *     -z        run(0) before every block (it must send no MIDI)
+ *     -P AT:FRAME:SPEED
+ *               a time:Position (time:frame FRAME as a Long, time:speed
+ *               SPEED as a Float; an empty field is left out) on the
+ *               control port at input frame AT (repeatable, AT ascending; it
+ *               lands inside the block that holds AT, at that offset)
+ *     -s AT:SYM=V  set control input SYM to V from input frame AT on
+ *               (repeatable, AT ascending; the block before ends at AT)
+ *     -D        run with the x86 MXCSR flush-to-zero and denormals-are-zero
+ *               flags set, as Ardour's process threads do
  *
  * Output buffers that share no input are filled with NaN before every run(),
  * as stale data, so an output the plugin does not write shows in OUT.wav.
@@ -49,6 +58,11 @@
 #include <sndfile.h>
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <lv2/time/time.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -193,6 +207,21 @@ static double now_us(void)
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
+/* -P and -s: things that happen at an input frame. */
+typedef struct {
+    long long at;
+    bool has_frame, has_speed;
+    long long frame;
+    float speed;
+} position;
+
+typedef struct {
+    long long at;
+    const char *sym;
+    float value;
+    float *port;
+} timed_set;
+
 typedef struct {
     LV2_URID_Map map;
     LV2_Atom_Forge forge;
@@ -238,6 +267,77 @@ static int read_midi(atoms *a, FILE *csv, long long start, uint32_t n, long long
         fprintf(csv, "%lld,%lld,%u,%u,%u\n", start + t, t, b[0], b[1], b[2]);
     }
     return 0;
+}
+
+/* The control sequence for the block [start, start + n): the positions in
+ * it (from *next on), at their offsets. */
+static void control_positions(atoms *a, const position *pos, int n_pos, int *next,
+                              long long start, uint32_t n)
+{
+    if (*next >= n_pos || pos[*next].at >= start + n)
+        return;
+    LV2_Atom_Forge *f = &a->forge;
+    LV2_URID pos_t = a->map.map(a->map.handle, LV2_TIME__Position);
+    LV2_URID frame_k = a->map.map(a->map.handle, LV2_TIME__frame);
+    LV2_URID speed_k = a->map.map(a->map.handle, LV2_TIME__speed);
+    lv2_atom_forge_set_buffer(f, (uint8_t *)a->control, SEQ_BYTES);
+    LV2_Atom_Forge_Frame seq, obj;
+    lv2_atom_forge_sequence_head(f, &seq, 0);
+    for (; *next < n_pos && pos[*next].at < start + n; (*next)++) {
+        const position *p = &pos[*next];
+        lv2_atom_forge_frame_time(f, p->at - start);
+        lv2_atom_forge_object(f, &obj, 0, pos_t);
+        if (p->has_frame) {
+            lv2_atom_forge_key(f, frame_k);
+            lv2_atom_forge_long(f, p->frame);
+        }
+        if (p->has_speed) {
+            lv2_atom_forge_key(f, speed_k);
+            lv2_atom_forge_float(f, p->speed);
+        }
+        lv2_atom_forge_pop(f, &obj);
+    }
+    lv2_atom_forge_pop(f, &seq);
+}
+
+static bool parse_position(const char *s, position *p)
+{
+    char *end;
+    errno = 0;
+    p->at = strtoll(s, &end, 10);
+    if (*end != ':' || p->at < 0)
+        return false;
+    s = end + 1;
+    p->has_frame = *s != ':';
+    if (p->has_frame) {
+        p->frame = strtoll(s, &end, 10);
+        if (end == s)
+            return false;
+        s = end;
+    }
+    if (*s != ':')
+        return false;
+    s++;
+    p->has_speed = *s != '\0';
+    if (p->has_speed) {
+        p->speed = strtof(s, &end);
+        if (end == s || *end)
+            return false;
+    }
+    return errno == 0;
+}
+
+static bool parse_timed_set(char *s, timed_set *ts)
+{
+    char *end, *eq;
+    ts->at = strtoll(s, &end, 10);
+    if (*end != ':' || ts->at < 0 || !(eq = strchr(end + 1, '=')))
+        return false;
+    *eq = '\0';
+    ts->sym = end + 1;
+    ts->value = strtof(eq + 1, &end);
+    ts->port = NULL;
+    return end != eq + 1 && !*end;
 }
 
 /* Fill the control sequence with a patch:Get and/or a patch:Set of the model. */
@@ -286,10 +386,13 @@ int main(int argc, char **argv)
     int block = 256, opt;
     const char *csv_path = NULL, *model = NULL, *save_dir = NULL, *restore_dir = NULL;
     const char *midi_path = NULL, *sets[MAX_SETS], *unconnected[MAX_SETS], *inplace = NULL;
-    int n_sets = 0, n_unconnected = 0;
+    int n_sets = 0, n_unconnected = 0, n_pos = 0, n_tsets = 0;
+    position pos[MAX_SETS];
+    timed_set tsets[MAX_SETS];
+    bool ftz = false;
     long midi_capacity = SEQ_BYTES - sizeof(LV2_Atom);
     bool get = false, timing = false, count_jobs = false, zero_runs = false;
-    while ((opt = getopt(argc, argv, "b:c:m:gS:R:tF:p:M:C:i:u:z")) != -1) {
+    while ((opt = getopt(argc, argv, "b:c:m:gS:R:tF:p:M:C:i:u:zP:s:D")) != -1) {
         switch (opt) {
         case 'b':
             block = atoi(optarg);
@@ -343,14 +446,33 @@ int main(int argc, char **argv)
         case 'z':
             zero_runs = true;
             break;
+        case 'P':
+            if (n_pos == MAX_SETS || !parse_position(optarg, &pos[n_pos]) ||
+                (n_pos && pos[n_pos].at < pos[n_pos - 1].at))
+                return fail("-P AT:FRAME:SPEED, AT ascending, at most %d times", MAX_SETS);
+            n_pos++;
+            break;
+        case 's':
+            if (n_tsets == MAX_SETS || !parse_timed_set(optarg, &tsets[n_tsets]) ||
+                (n_tsets && tsets[n_tsets].at < tsets[n_tsets - 1].at))
+                return fail("-s AT:SYMBOL=VALUE, AT ascending, at most %d times", MAX_SETS);
+            n_tsets++;
+            break;
+        case 'D':
+#if defined(__SSE__)
+            ftz = true;
+            break;
+#else
+            return fail("-D: no MXCSR on this machine");
+#endif
         default:
             return fail("bad option (see the comment at the top of lv2host.c)");
         }
     }
     if (argc - optind != 3 || block < 1)
         return fail("usage: lv2host [-b N] [-c CSV] [-m PATH] [-g] [-S DIR] [-R DIR] [-t] [-F N] "
-                    "[-p SYM=V]... [-M CSV] [-C BYTES] [-i MODE] [-u SYM]... [-z] URI IN.wav "
-                    "OUT.wav");
+                    "[-p SYM=V]... [-M CSV] [-C BYTES] [-i MODE] [-u SYM]... [-z] [-P AT:FRAME:SPEED]... "
+                    "[-s AT:SYM=V]... [-D] URI IN.wav OUT.wav");
     const char *uri = argv[optind], *in_path = argv[optind + 1], *out_path = argv[optind + 2];
 
     LilvWorld *world = lilv_world_new();
@@ -451,6 +573,9 @@ int main(int argc, char **argv)
                        : !strcmp(sym, "valence") ? &valence
                                                  : &ctl[i];
             if (is_in) {
+                for (int k = 0; k < n_tsets; k++)
+                    if (!strcmp(tsets[k].sym, sym))
+                        tsets[k].port = &ctl[i];
                 ctl[i] = defaults[i] == defaults[i] ? defaults[i] : 0.0f;
                 size_t len = strlen(sym);
                 for (int k = 0; k < n_sets; k++)
@@ -476,6 +601,9 @@ int main(int argc, char **argv)
     if (used_sets != n_sets)
         return fail("-p: %d of %d settings name no control input of <%s>", n_sets - used_sets,
                     n_sets, uri);
+    for (int k = 0; k < n_tsets; k++)
+        if (!tsets[k].port)
+            return fail("-s: %s names no connected control input of <%s>", tsets[k].sym, uri);
     if (used_unconnected != n_unconnected)
         return fail("-u: %d of %d symbols name no port of <%s>", n_unconnected - used_unconnected,
                     n_unconnected, uri);
@@ -545,8 +673,23 @@ int main(int argc, char **argv)
     long n_runs = 0;
     long cap_runs = in_info.frames / block + 2;
     double *t_all = malloc((size_t)cap_runs * sizeof *t_all);
+    int next_pos = 0, next_tset = 0;
+#if defined(__SSE__)
+    if (ftz)
+        _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ (bit 15) | DAZ (bit 6) */
+#else
+    (void)ftz;
+#endif
     sf_count_t got;
-    while ((got = sf_readf_float(in, frames, block)) > 0) {
+    for (;;) {
+        /* A timed control change starts a block of its own. */
+        for (; next_tset < n_tsets && tsets[next_tset].at <= done; next_tset++)
+            *tsets[next_tset].port = tsets[next_tset].value;
+        long long want = block;
+        if (next_tset < n_tsets && tsets[next_tset].at - done < want)
+            want = tsets[next_tset].at - done;
+        if ((got = sf_readf_float(in, frames, want)) <= 0)
+            break;
         if (zero_runs) {
             control_clear(&a);
             lilv_instance_run(inst, 0);
@@ -566,6 +709,7 @@ int main(int argc, char **argv)
                 out_buf[c][j] = NAN; /* stale data */
         }
         control_clear(&a);
+        control_positions(&a, pos, n_pos, &next_pos, done, (uint32_t)got);
         double t0 = now_us();
         lilv_instance_run(inst, (uint32_t)got);
         double dt = now_us() - t0;

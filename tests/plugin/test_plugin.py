@@ -15,7 +15,6 @@ CLI; jalv's MIDI output goes to jack_midi_dump.
 """
 import csv
 import glob
-import math
 import os
 import re
 import shutil
@@ -32,6 +31,8 @@ CHECK, VALAR, LV2HOST, LV2_PATH, ALLOC_SO, WORK = sys.argv[1:7]
 EXTRA = dict(a.split("=", 1) for a in sys.argv[7:])
 SRC = os.environ.get("VALAR_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "common"))
+import plugin_data  # noqa: E402
+from plugin_data import signal_  # noqa: E402
 STEREO = "urn:valar:lv2:stereo"
 MONO = "urn:valar:lv2:mono"
 BUNDLE = os.path.join(LV2_PATH, "valar.lv2")
@@ -55,22 +56,6 @@ def run(args, env=ENV, timeout=120):
     if r.returncode:
         print(f"$ {' '.join(args)}\n-> {r.returncode}\n{r.stdout}{r.stderr}", flush=True)
     return r
-
-
-def signal_(seconds, rate, channels, seed=3):
-    """Tones and noise whose pitch, level and noisiness change every 250 ms,
-    so consecutive segments differ; channels differ in level and phase."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    q = (t * 4).astype(int)
-    f = 110.0 * 2.0 ** (((q * 5) % 36) / 12.0)
-    amp = 0.05 + 0.4 * ((q * 7) % 5) / 4.0
-    noise = 0.3 * ((q * 3) % 4) / 3.0
-    chans = []
-    for c in range(channels):
-        x = amp * np.sin(2 * math.pi * f * t + c) * (1 - 0.3 * c)
-        chans.append(x + noise * rng.uniform(-1, 1, t.size))
-    return np.stack(chans, axis=1).astype(np.float32)
 
 
 def write_float_wav(path, x, rate):
@@ -226,14 +211,7 @@ def compare(rows, ref, rate, nframes, what):
 
 def alt_model(path):
     """A second valid streaming model: the default one with other weights."""
-    from safetensors import read_safetensors, write_safetensors
-    default = default_model()
-    tensors, meta = read_safetensors(default)
-    rng = np.random.default_rng(7)
-    for name, t in tensors.items():
-        if name.endswith("weight"):
-            tensors[name] = t * -1.5 + rng.normal(0, 0.2, t.shape).astype(np.float32)
-    write_safetensors(path, tensors, meta)
+    plugin_data.alt_model(path, default_model())
 
 
 def default_model():
@@ -247,7 +225,8 @@ def t_ttl():
     out = r.stdout
     check(r.returncode == 0 and STEREO in out, "lv2info finds the stereo plugin")
     for sym in ["in_l", "in_r", "out_l", "out_r", "arousal", "valence", "control", "notify",
-                "midi_out", "midi_channel", "cc_arousal", "cc_valence", "cc_14bit"]:
+                "midi_out", "midi_channel", "cc_arousal", "cc_valence", "cc_14bit",
+                "follow_transport", "reset"]:
         check(re.search(r'Symbol:\s+' + sym + r'\b', out), f"lv2info lists port {sym}")
     check(re.search(r"Minimum:\s+-1", out) and re.search(r"Maximum:\s+1", out),
           "lv2info shows the -1..1 range")
@@ -324,13 +303,23 @@ def t_passthrough():
 
 
 def t_agree():
-    for uri, ch, rate, block in [(STEREO, 2, 44100, 256), (MONO, 1, 22050, 1000),
-                                 (STEREO, 1, 48000, 4096), (MONO, 1, 8000, 64),
-                                 (STEREO, 2, 192000, 8192)]:
+    # -D: flush-to-zero and denormals-are-zero set, as in Ardour's process
+    # threads; the signal fades out into denormals and below.
+    for uri, ch, rate, block, opts in [(STEREO, 2, 44100, 256, []), (MONO, 1, 22050, 1000, []),
+                                       (STEREO, 1, 48000, 4096, []), (MONO, 1, 8000, 64, []),
+                                       (STEREO, 2, 192000, 8192, []),
+                                       (STEREO, 2, 48000, 1024, ["-D"])]:
         wav, x = input_wav(f"in{ch}_{rate}.wav", 12.0, rate, ch)
+        if opts:
+            x = x * np.exp(-np.arange(len(x)) / rate * 8.0)[:, None].astype(np.float32)
+            wav = os.path.join(WORK, f"fade{ch}_{rate}.wav")
+            write_float_wav(wav, x, rate)
+            check(np.count_nonzero((x != 0) & (np.abs(x) < np.finfo(np.float32).tiny)) > 1000,
+                  "the faded signal holds denormals")
         ref = valar_streaming(wav)
-        what = f"{uri.split(':')[-1]} {ch}ch {rate} Hz block {block}"
-        rows, events = lv2host_midi(uri, wav, os.path.join(WORK, "out.wav"), "-b", str(block))
+        what = f"{uri.split(':')[-1]} {ch}ch {rate} Hz block {block} {' '.join(opts)}".strip()
+        rows, events = lv2host_midi(uri, wav, os.path.join(WORK, "out.wav"), "-b", str(block),
+                                    *opts)
         compare(rows, ref, rate, len(x), what)
         # At 8 kHz soxr's delay is about 96 ms, and input goes to it in
         # 256-sample chunks (32 ms): measured 96..128 ms.
@@ -472,10 +461,12 @@ def t_model():
           notes[0] != alt, f"patch:Get reports the default model ({notes[:1]})")
     check(notes and notes[-1] == alt, f"after the load, notify reports the new path ({notes[-1:]})")
     # Worker queue full when the swapped-out model is to be freed: run()
-    # retries, so the FREE still reaches the worker (LOAD + FREE = 2 jobs).
+    # retries, so the FREE still reaches the worker (LOAD + a FREE of each
+    # of the old model's two analyzers, the running one and its spare for
+    # restarts = 3 jobs).
     r, rows = lv2host(STEREO, wav, out, "-m", alt, "-F", "1")
     m = re.search(r"worker jobs=(\d+) refused=(\d+)", r.stdout)
-    check(m and m.groups() == ("2", "1"),
+    check(m and m.groups() == ("3", "1"),
           f"queue full at the swap: a later run() schedules the free ({m and m.group(0)})")
     compare(rows, ref_alt, rate, len(x), "model parameter, queue full at the swap")
     # Bad files: logged with the file name, the default model stays active.
@@ -598,6 +589,80 @@ def t_lv2apply():
         compare_changes(read_csv(spy_csv), ref, rate, f"{name}: lv2apply control outputs")
 
 
+def compare_piece(rows, events, x, rate, start, end, what):
+    """The analysis (re)started at input frame `start`: the control outputs
+    and MIDI of the run() calls ending in (start, end] must be those of
+    `valar analyze --streaming` on x[start:], and the outputs 0 until its
+    first segment."""
+    wav = os.path.join(WORK, f"from{start}.wav")
+    write_float_wav(wav, x[start:], rate)
+    seg = 0.5 * rate
+    ref = valar_streaming(wav)[:int((end - start) // seg)]
+    piece = [(f - start, a, v) for f, a, v in rows if start < f <= end]
+    compare(piece, ref, rate, end - start, what)
+    early = [r for r in piece if r[0] < seg]
+    check(early and all((a, v) == (0.0, 0.0) for _, a, v in early),
+          f"{what}: the outputs are 0 until the first segment ({len(early)} runs)")
+    ev = [[e[0] - start] + e[1:] for e in events if start <= e[0] < end]
+    check_midi(piece, ev, ref, rate, what + ", MIDI")
+
+
+def t_transport():
+    """Restarts: time:Position events (transport start, a jump while
+    rolling; not a position that continues the timeline, not a stop) and
+    the reset control restart the analysis at their exact frame; with
+    follow_transport off only the reset control does. Two restarts within
+    one worker round trip: the second happens at the next run()."""
+    rate = 48000
+    wav, x = input_wav("in.wav", 14.0, rate, 2, seed=21)
+    out = os.path.join(WORK, "out.wav")
+    sec = lambda s: int(s * rate)  # noqa: E731
+    s1 = sec(2.6) + 17
+    s2 = s1 + sec(1.3) + 100
+    s3 = s1 + sec(3.0) + 5
+    s4 = s3 + sec(1.2)
+    s5 = s3 + sec(2.7) + 200
+    s6 = s5 + sec(2.6)
+    positions = ["-P", "0:0:0",                     # stopped at the start
+                 "-P", f"{s1}:0:1",                 # rolls from 0
+                 "-P", f"{s2}:{s2 - s1}:1",         # where it should be: no restart
+                 "-P", f"{s3}:987654:1",            # locate while rolling
+                 "-P", f"{s4}:{987654 + s4 - s3}:0",  # stop: no restart
+                 "-P", f"{s5}::1"]                  # rolls again (no frame given)
+    reset = ["-s", f"{s6}:reset=1", "-s", f"{s6 + sec(1.0)}:reset=0"]
+    rows, events = lv2host_midi(STEREO, wav, out, "-b", "256", *positions, *reset)
+    _, y = read_wav(out)
+    check(y.shape == x.shape and np.array_equal(x.view(np.uint32), y.view(np.uint32)),
+          "the audio passes bit for bit through the restarts")
+    compare_piece(rows, events, x, rate, 0, s1, "stopped, before the transport starts")
+    compare_piece(rows, events, x, rate, s1, s3,
+                  "transport start at a mid-block frame (and a continuing position)")
+    compare_piece(rows, events, x, rate, s3, s5, "locate while rolling (then a stop)")
+    compare_piece(rows, events, x, rate, s5, s6, "rolling again (position without frame)")
+    compare_piece(rows, events, x, rate, s6, len(x), "reset control")
+    # follow_transport off: the positions change nothing, the reset still works.
+    rows, events = lv2host_midi(STEREO, wav, out, "-b", "256", "-p", "follow_transport=0",
+                                *positions, *reset)
+    compare_piece(rows, events, x, rate, 0, s6, "follow_transport off: one analysis")
+    compare_piece(rows, events, x, rate, s6, len(x), "follow_transport off: reset control")
+    # Two jumps in one block: the first takes the spare, the second waits
+    # for it (the worker runs between run() calls) and restarts the next run().
+    a1 = sec(3.0) + 10
+    a2 = a1 + 90
+    nxt = (a2 // 256 + 1) * 256
+    rows, events = lv2host_midi(STEREO, wav, out, "-b", "256", "-P", "0:0:1",
+                                "-P", f"{a1}:500000:1", "-P", f"{a2}:900000:1")
+    compare_piece(rows, events, x, rate, 0, a1, "rolling from the first frame")
+    compare_piece(rows, events, x, rate, nxt, len(x),
+                  "two jumps within one block: the second at the next run()")
+    # The mono plugin, at 44.1 kHz (resampled) in small blocks.
+    rate = 44100
+    wav, x = input_wav("mono.wav", 7.0, rate, 1, seed=22)
+    start = int(1.7 * rate) + 3
+    rows, events = lv2host_midi(MONO, wav, out, "-b", "64", "-P", "0:0:0", "-P", f"{start}:0:1")
+    compare_piece(rows, events, x, rate, start, len(x), "mono 44.1 kHz, transport start")
+
+
 def t_install():
     """meson install into a temporary DESTDIR: the bundle with the default
     streaming model, usable from there."""
@@ -673,6 +738,11 @@ def t_alloc():
               "lv2host with a model switch (work_response swaps models, run() retries the "
               "free)")
     midi = os.path.join(WORK, "midi.csv")
+    alloc_run([LV2HOST, "-b", "256", "-M", midi, "-P", "0:0:0", "-P", "30000:0:1",
+               "-P", "60000:5000:1", "-P", "60100:90000:1", "-s", "100000:reset=1",
+               STEREO, wav, out],
+              "lv2host with transport restarts and the reset control (run() swaps in the "
+              "spare, work_response takes the reset one back)")
     # The resampler's rate range ends (soxr's buffers must all have grown
     # before run()) and one rate without resampling.
     for rate in [96000, 8000, 192000, 384000, 22050]:
@@ -717,16 +787,15 @@ def t_jalv():
     by jack_simple_client's sine: the ports appear, the `monitors` command
     prints the control outputs, and run() in the JACK thread makes no
     allocations. (jalv 1.6.6's -p prints nothing while it reads commands.) Waits are polls with
-    generous limits (loaded CI machines). Every JACK client has a name of its
-    own (see tests/common/jctl.c: two same-named clients opening at once on
-    two private servers take each other's socket; once a jalv of another
-    test run got this one's, its server zombified it after 36 periods)."""
+    generous limits (loaded CI machines)."""
     server = f"valar-test-{os.getpid()}"
-    jctl = EXTRA.get("jctl")
-    if not check(jctl and os.path.exists(jctl), f"jctl built ({jctl})"):
-        return
-    me = f"valar-{os.getpid()}"
-    player, monitor = f"simple-{os.getpid()}", f"midi-monitor-{os.getpid()}"
+    # JACK client names unique on the machine (see tests/common/jctl.c: two
+    # same-named clients opening at once on two servers collide: once a jalv
+    # of another test run got this one's socket, its server zombified it
+    # after 36 periods); jctl does jack_lsp's and jack_connect's jobs under a
+    # name of its own.
+    jctl = EXTRA["jctl"]
+    me, sine, mon = (f"{n}.jalv.{os.getpid()}" for n in ("valar", "sine", "midi-monitor"))
     env = dict(ENV, JACK_DEFAULT_SERVER=server, JACK_NO_START_SERVER="1",
                JACK_NO_AUDIO_RESERVATION="1")
     procs = []
@@ -770,12 +839,10 @@ def t_jalv():
         if not check(up, f"private dummy jackd starts ({open(jlog).read()[-300:].strip()!r})"
                      if not up else "private dummy jackd starts"):
             return
-        spawn(["jack_simple_client", player], stdout=subprocess.DEVNULL,
-              stderr=subprocess.DEVNULL)
+        spawn(["jack_simple_client", sine], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         dump = os.path.join(WORK, "midi_dump.txt")
         with open(dump, "w") as df:
-            spawn(["stdbuf", "-oL", "jack_midi_dump", monitor], stdout=df,
-                  stderr=subprocess.STDOUT)
+            spawn(["stdbuf", "-oL", "jack_midi_dump", mon], stdout=df, stderr=subprocess.STDOUT)
         counts = os.path.join(WORK, "alloc.txt")
         if os.path.exists(counts):
             os.remove(counts)
@@ -792,16 +859,15 @@ def t_jalv():
         def ports_up():
             nonlocal ports
             ports = jack_ports()
-            return all(p in ports for p in [f"{me}:in_r", f"{me}:midi_out",
-                                            f"{player}:output2", f"{monitor}:input"])
+            return all(p in ports for p in [me + ":in_r", me + ":midi_out", sine + ":output2",
+                                            mon + ":input"])
 
         wait_for(ports_up, 30)
-        for p in ["in_l", "in_r", "out_l", "out_r", "midi_out"]:
-            check(f"{me}:{p}" in ports, f"jalv registers JACK port {me}:{p}")
+        for p in [me + s for s in (":in_l", ":in_r", ":out_l", ":out_r", ":midi_out")]:
+            check(p in ports, f"jalv registers JACK port {p}")
         # MIDI first, so every result computed on the sine reaches the dump.
-        for src, dst in [(f"{me}:midi_out", f"{monitor}:input"),
-                         (f"{player}:output1", f"{me}:in_l"),
-                         (f"{player}:output2", f"{me}:in_r")]:
+        for src, dst in [(me + ":midi_out", mon + ":input"), (sine + ":output1", me + ":in_l"),
+                         (sine + ":output2", me + ":in_r")]:
             r = subprocess.run([jctl, "connect", src, dst], env=env, capture_output=True,
                                timeout=30)
             check(r.returncode == 0, f"jack_connect {src} {dst}")
@@ -867,7 +933,7 @@ def t_jalv():
 
 tests = {"ttl": t_ttl, "symbols": t_symbols, "passthrough": t_passthrough,
          "lv2apply": t_lv2apply, "agree": t_agree, "ports": t_ports, "midi": t_midi,
-         "model": t_model,
+         "model": t_model, "transport": t_transport,
          "state": t_state,
          "install": t_install, "alloc": t_alloc, "jalv": t_jalv}
 os.makedirs(WORK, exist_ok=True)

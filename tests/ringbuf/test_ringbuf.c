@@ -11,6 +11,7 @@
 #include "ringbuf.h"
 
 #include "check.h"
+#include "testrng.h"
 
 /* Floats hold integers exactly up to 2^24; the sequence wraps there, which
  * is far more than the capacity so a lost or repeated block still shows. */
@@ -21,14 +22,6 @@ static float seq(uint64_t i)
     return (float)(uint32_t)(i % SEQ_MOD);
 }
 
-static uint32_t xorshift(uint32_t *s)
-{
-    uint32_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return *s = x;
-}
 
 static void test_capacity(void)
 {
@@ -93,7 +86,7 @@ static void *producer(void *p)
     float buf[MAX_CHUNK];
     uint64_t i = 0;
     while (i < s->total) {
-        size_t n = 1 + xorshift(&s->seed) % MAX_CHUNK;
+        size_t n = 1 + test_rand(&s->seed) % MAX_CHUNK;
         if (n > s->total - i)
             n = (size_t)(s->total - i);
         for (size_t k = 0; k < n; k++)
@@ -119,7 +112,7 @@ static void *consumer(void *p)
     float buf[MAX_CHUNK];
     uint64_t i = 0;
     while (i < s->total) {
-        size_t n = 1 + xorshift(&s->seed) % MAX_CHUNK;
+        size_t n = 1 + test_rand(&s->seed) % MAX_CHUNK;
         size_t got = ringbuf_read(s->rb, buf, n);
         if (got == 0) {
             s->stalls++;

@@ -10,10 +10,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static double synth_rand(uint64_t *s)
+#include "../common/testrng.h"
+
+/* Uniform in [0, 1). */
+static double synth_rand(uint32_t *s)
 {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*s >> 11) * (1.0 / 9007199254740992.0);
+    return (double)test_rand(s) * (1.0 / 4294967296.0);
 }
 
 /* Fills audio (n samples at rate sr) and targets (n / (sr / 2) segments x 2).
@@ -23,7 +25,7 @@ static double synth_rand(uint64_t *s)
  * tests fast under ASan. */
 static void synth_song(uint64_t seed, int sr, long n, float *audio, float *tgt)
 {
-    uint64_t s = seed * 2654435761u + 17;
+    uint32_t s = (uint32_t)(seed * 2654435761u + 17) | 1; /* never 0 */
     double pa[3], pv[3], fa[3], fv[3];
     for (int k = 0; k < 3; k++) {
         pa[k] = 6.283 * synth_rand(&s);

@@ -410,8 +410,50 @@ static void test_whole(int kind, int joint)
     tnet_destroy(w.net);
 }
 
+/* The input augmentation (not differentiated: it is applied to the data):
+ * a shift by whole bands with the edge repeated, then the additive part,
+ * then the normalisation. */
+static void test_augment(void)
+{
+    tnet_dims d = {0, 0, 5, 1, 1, 1, 1};
+    tnet *n = tnet_create(&d);
+    tseq *s = n ? tseq_create(n, 1) : NULL;
+    if (!s) {
+        printf("FAIL augment: out of memory\n");
+        failures++;
+        tnet_destroy(n);
+        return;
+    }
+    for (int m = 0; m < 5; m++) {
+        n->in_mean[m] = 1;
+        n->in_std[m] = 2;
+    }
+    const float x[5] = {1, 2, 3, 4, 5};
+    const double add[5] = {0.5, 0, 0, 0, -0.5};
+    const struct {
+        taug a;
+        int use;
+        double want[5];
+    } cases[] = {{{NULL, 2}, 1, {3, 4, 5, 5, 5}},
+                 {{NULL, -1}, 1, {1, 1, 2, 3, 4}},
+                 {{add, 1}, 1, {2.5, 3, 4, 5, 4.5}},
+                 {{NULL, 0}, 0, {1, 2, 3, 4, 5}}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tseq_set_input(n, s, 2, x, cases[c].use ? &cases[c].a : NULL);
+        for (int m = 0; m < 5; m++)
+            if (fabs(s->xin[2 * 5 + m] - (cases[c].want[m] - 1) / 2) > 1e-12) {
+                printf("FAIL augment case %zu band %d: %g, want %g\n", c, m, s->xin[2 * 5 + m],
+                       (cases[c].want[m] - 1) / 2);
+                failures++;
+            }
+    }
+    tseq_destroy(s);
+    tnet_destroy(n);
+}
+
 int main(void)
 {
+    test_augment();
     test_conv(1);
     test_conv(2);
     test_bn();

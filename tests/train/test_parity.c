@@ -144,11 +144,11 @@ static void compare(const char *what, const char *path, const tnet *dbl, int seq
         int cap = d->kind ? 16 : (seq_len > 0 ? seq_len : T);
         tseq *s = tseq_create(fl, cap);
         err = crnn_song(c, &g, seq_len, ref);
-        CHECK(!err, "%s: crnn on %d frames: %s", what, T, crnn_strerror(err));
+        CHECK(!err, "%s: crnn on %d frames: %s", what, T, valar_strerror(err));
         if (d->kind) {
             /* crnn_run_sequence on a streaming model = reset + T steps */
             err = crnn_run_sequence(c, g.x, T, seq);
-            CHECK(!err, "%s: crnn_run_sequence: %s", what, crnn_strerror(err));
+            CHECK(!err, "%s: crnn_run_sequence: %s", what, valar_strerror(err));
             double dd = maxdiff(seq, ref, 2 * T);
             CHECK(dd < 1e-6, "%s: T=%d crnn_run_sequence and crnn_step differ by %.3g", what, T,
                   dd);

@@ -252,12 +252,29 @@ def check_train_eval(exe, valar, work):
     for k, threads in enumerate(["1", "2"]):
         o = os.path.join(work, f"aug{k}.safetensors")
         r = run(base + ["--epochs", "2", "--aug-gain", "6", "--aug-tilt", "4", "--crop",
-                        "--lr-cosine", "--threads", threads, "--out", o])
+                        "--aug-shift", "2", "--lr-cosine", "--ema", "0.9", "--threads", threads, "--out", o])
         check(r.returncode == 0, "augmented training: " + r.stderr[-200:])
         outs.append(read_safetensors(o)[0] if os.path.exists(o) else {})
     check(outs[0] and outs[0].keys() == outs[1].keys() and
           all(np.array_equal(outs[0][k], outs[1][k]) for k in outs[0]),
           "augmented training is deterministic for a seed, 1 or 2 threads")
+
+    # --ema: what is saved is the average, and a resumed run continues it
+    # exactly (the resume state holds it)
+    ema = [base + ["--epochs", "3", "--ema", "0.9", "--out"]]
+    straight, part = os.path.join(work, "ema3.safetensors"), os.path.join(work, "ema12.safetensors")
+    r1 = run(ema[0] + [straight])
+    r2 = run([a if a != "3" else "2" for a in ema[0]] + [part])
+    r3 = run(ema[0] + [part, "--resume"])
+    plain = os.path.join(work, "plain3.safetensors")
+    r4 = run(base + ["--epochs", "3", "--out", plain])
+    if check(all(x.returncode == 0 for x in (r1, r2, r3, r4)), "--ema runs and resumes"):
+        last = [p.replace(".safetensors", ".last.safetensors") for p in (straight, part, plain)]
+        a, b, c = (read_safetensors(p)[0] for p in last)
+        check(all(np.array_equal(a[k], b[k]) for k in a),
+              "--ema: 2 epochs + --resume to 3 == 3 epochs, bit for bit")
+        check(any(not np.array_equal(a[k], c[k]) for k in a if k.endswith("weight")),
+              "--ema saves other weights than the plain run")
 
     # bad label files
     def bad_labels(name, text, words, extra=()):

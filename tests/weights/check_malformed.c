@@ -15,12 +15,12 @@ static const struct {
     const char *name;
     int code;
 } codes[] = {
-    {"WEIGHTS_ERR_NOMEM", WEIGHTS_ERR_NOMEM},         {"WEIGHTS_ERR_IO", WEIGHTS_ERR_IO},
-    {"WEIGHTS_ERR_TRUNCATED", WEIGHTS_ERR_TRUNCATED}, {"WEIGHTS_ERR_HEADER", WEIGHTS_ERR_HEADER},
-    {"WEIGHTS_ERR_OFFSETS", WEIGHTS_ERR_OFFSETS},     {"WEIGHTS_ERR_DTYPE", WEIGHTS_ERR_DTYPE},
-    {"WEIGHTS_ERR_SHAPE", WEIGHTS_ERR_SHAPE},         {"WEIGHTS_ERR_MISSING", WEIGHTS_ERR_MISSING},
-    {"WEIGHTS_ERR_NONFINITE", WEIGHTS_ERR_NONFINITE}, {"WEIGHTS_ERR_VERSION", WEIGHTS_ERR_VERSION},
-    {"WEIGHTS_ERR_INVALID", WEIGHTS_ERR_INVALID},
+    {"VALAR_ERR_NOMEM", VALAR_ERR_NOMEM},         {"VALAR_ERR_IO", VALAR_ERR_IO},
+    {"VALAR_ERR_TRUNCATED", VALAR_ERR_TRUNCATED}, {"VALAR_ERR_HEADER", VALAR_ERR_HEADER},
+    {"VALAR_ERR_OFFSETS", VALAR_ERR_OFFSETS},     {"VALAR_ERR_DTYPE", VALAR_ERR_DTYPE},
+    {"VALAR_ERR_SHAPE", VALAR_ERR_SHAPE},         {"VALAR_ERR_MISSING", VALAR_ERR_MISSING},
+    {"VALAR_ERR_NONFINITE", VALAR_ERR_NONFINITE}, {"VALAR_ERR_VERSION", VALAR_ERR_VERSION},
+    {"VALAR_ERR_TOOBIG", VALAR_ERR_TOOBIG},
 };
 
 static int code_of(const char *name)
@@ -85,9 +85,8 @@ int main(int argc, char **argv)
         int err = weights_load(path, &w, msg, sizeof msg);
         int want = code_of(code);
         int ok = err == want && w == NULL && strstr(msg, needle) && strstr(msg, path) &&
-                 !strchr(msg, '\n') && strcmp(weights_strerror(err), "unknown weights error");
-        printf("%s %-40s %d (%s) %s\n", ok ? "ok  " : "FAIL", name, err, weights_strerror(err),
-               msg);
+                 !strchr(msg, '\n') && strcmp(valar_strerror(err), valar_strerror(1));
+        printf("%s %-40s %d (%s) %s\n", ok ? "ok  " : "FAIL", name, err, valar_strerror(err), msg);
         if (!ok) {
             printf("     expected %s (%d) with \"%s\"\n", code, want, needle);
             failures++;

@@ -15,20 +15,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+#include "../common/testrng.h"
 
+static uint32_t rng_state = 0x9E3779B9u;
+
+/* 64 random bits (header lengths of any size). */
 static uint64_t rnd(void)
 {
-    /* xorshift64*: deterministic for a given seed. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
+    uint64_t hi = test_rand(&rng_state);
+    return hi << 32 | test_rand(&rng_state);
 }
 
+/* 0 .. n-1, deterministic for a given seed. */
 static size_t below(size_t n)
 {
-    return n ? (size_t)(rnd() % n) : 0;
+    return n ? (size_t)(test_rand(&rng_state) % n) : 0;
 }
 
 static int write_file(const char *path, const unsigned char *b, size_t n)
@@ -113,7 +114,7 @@ int main(int argc, char **argv)
     const char *dir = argv[1];
     long iters = argc > 2 ? atol(argv[2]) : 4000;
     if (argc > 3)
-        rng_state = strtoull(argv[3], NULL, 0) * 2 + 1; /* never 0 */
+        rng_state = (uint32_t)strtoull(argv[3], NULL, 0) * 2 + 1; /* never 0 */
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         perror(dir);
         return 1;
@@ -152,7 +153,7 @@ int main(int argc, char **argv)
     }
 
     unsigned char buf[8192 + 256];
-    long ok = 0, failures = 0, by_code[16] = {0};
+    long ok = 0, failures = 0, by_code[1 - VALAR_ERR_LAST] = {0};
     for (long it = 0; it < iters; it++) {
         size_t n = olen;
         memcpy(buf, orig, olen);
@@ -189,7 +190,7 @@ int main(int argc, char **argv)
             weights_destroy(r);
             ok++;
         } else {
-            int clean = err < 0 && err >= WEIGHTS_ERR_INVALID && r == NULL &&
+            int clean = err < 0 && err >= VALAR_ERR_LAST && r == NULL &&
                         strstr(msg, path) != NULL && strchr(msg, '\n') == NULL &&
                         strlen(msg) > strlen(path) + 2;
             if (!clean) {
@@ -199,15 +200,15 @@ int main(int argc, char **argv)
                 snprintf(keep, sizeof keep, "%s/fail-%ld.safetensors", dir, it);
                 write_file(keep, buf, n);
             }
-            if (err < 0 && err >= -15)
+            if (err < 0 && err >= VALAR_ERR_LAST)
                 by_code[-err]++;
         }
     }
     printf("%ld iterations: %ld loaded, %ld rejected", iters, ok, iters - ok);
     int kinds = 0;
-    for (int c = 1; c < 16; c++) {
+    for (int c = 1; c <= -VALAR_ERR_LAST; c++) {
         if (by_code[c]) {
-            printf(", %s: %ld", weights_strerror(-c), by_code[c]);
+            printf(", %s: %ld", valar_strerror(-c), by_code[c]);
             kinds++;
         }
     }

@@ -16,7 +16,7 @@ int main(int argc, char **argv)
     if (!err)
         err = weights_save(w, argv[2], msg, sizeof msg);
     if (err)
-        fprintf(stderr, "resave: %s (%s)\n", msg, weights_strerror(err));
+        fprintf(stderr, "resave: %s (%s)\n", msg, valar_strerror(err));
     weights_destroy(w);
     return err ? 1 : 0;
 }

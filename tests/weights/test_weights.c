@@ -1,6 +1,8 @@
-/* weights: round trip, lookups, weights_expect messages, atomic save and
- * clean save failures.  usage: test_weights WORKDIR (created, emptied) */
+/* weights: round trip, lookups, weights_expect messages, typed metadata,
+ * atomic save (atomicfile) and clean save failures, the error space.  usage: test_weights WORKDIR (created, emptied) */
 #include "weights.h"
+
+#include "atomicfile.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -259,21 +261,21 @@ static void test_add_and_meta(void)
     int64_t sh[WEIGHTS_MAX_DIMS];
     const float *d = weights_get(w, "a", &nd, sh);
     CHECK(d && nd == 1 && sh[0] == 2 && d[0] == 2 && d[1] == 3);
-    CHECK(weights_add(w, NULL, 1, &s3, v) == WEIGHTS_ERR_INVALID);
-    CHECK(weights_add(w, "", 1, &s3, v) == WEIGHTS_ERR_INVALID);
-    CHECK(weights_add(w, "__metadata__", 1, &s3, v) == WEIGHTS_ERR_INVALID);
-    CHECK(weights_add(w, "b", 1, &s3, NULL) == WEIGHTS_ERR_INVALID);
-    CHECK(weights_add(w, "b", 1, &neg, v) == WEIGHTS_ERR_SHAPE);
-    CHECK(weights_add(w, "b", 9, nine, v) == WEIGHTS_ERR_SHAPE);
-    CHECK(weights_add(w, "b", -1, NULL, v) == WEIGHTS_ERR_SHAPE);
-    CHECK(weights_add(w, "b", 1, &s2, nanv) == WEIGHTS_ERR_NONFINITE);
-    CHECK(weights_add(w, "b", 1, &s1, infv) == WEIGHTS_ERR_NONFINITE);
-    CHECK(weights_add(NULL, "b", 1, &s1, v) == WEIGHTS_ERR_INVALID);
+    CHECK(weights_add(w, NULL, 1, &s3, v) == VALAR_ERR_ARG);
+    CHECK(weights_add(w, "", 1, &s3, v) == VALAR_ERR_ARG);
+    CHECK(weights_add(w, "__metadata__", 1, &s3, v) == VALAR_ERR_ARG);
+    CHECK(weights_add(w, "b", 1, &s3, NULL) == VALAR_ERR_ARG);
+    CHECK(weights_add(w, "b", 1, &neg, v) == VALAR_ERR_SHAPE);
+    CHECK(weights_add(w, "b", 9, nine, v) == VALAR_ERR_SHAPE);
+    CHECK(weights_add(w, "b", -1, NULL, v) == VALAR_ERR_SHAPE);
+    CHECK(weights_add(w, "b", 1, &s2, nanv) == VALAR_ERR_NONFINITE);
+    CHECK(weights_add(w, "b", 1, &s1, infv) == VALAR_ERR_NONFINITE);
+    CHECK(weights_add(NULL, "b", 1, &s1, v) == VALAR_ERR_ARG);
     CHECK(weights_count(w) == 1);
     CHECK(weights_set_meta(w, "k", "1") == 0 && weights_set_meta(w, "k", "2") == 0);
     CHECK(weights_meta_count(w) == 1 && strcmp(weights_meta(w, "k"), "2") == 0);
-    CHECK(weights_set_meta(w, NULL, "x") == WEIGHTS_ERR_INVALID);
-    CHECK(weights_set_meta(w, "x", NULL) == WEIGHTS_ERR_INVALID);
+    CHECK(weights_set_meta(w, NULL, "x") == VALAR_ERR_ARG);
+    CHECK(weights_set_meta(w, "x", NULL) == VALAR_ERR_ARG);
     weights_destroy(w);
     weights_destroy(NULL);
 }
@@ -288,18 +290,18 @@ static void test_expect(void)
     CHECK(d == weights_get(w, "mat", NULL, NULL));
     CHECK(weights_expect(w, "scalar", 0, NULL, &d, msg, sizeof msg) == 0 && d && *d == -1.5f);
 
-    CHECK(weights_expect(w, "mat", 2, swapped, &d, msg, sizeof msg) == WEIGHTS_ERR_SHAPE);
+    CHECK(weights_expect(w, "mat", 2, swapped, &d, msg, sizeof msg) == VALAR_ERR_SHAPE);
     CHECK(d == NULL);
     CHECK(strstr(msg, "'mat'") && strstr(msg, "[2, 3]") && strstr(msg, "[3, 2]"));
     printf("expect shape: %s\n", msg);
-    CHECK(weights_expect(w, "scalar", 1, sc, &d, msg, sizeof msg) == WEIGHTS_ERR_SHAPE);
+    CHECK(weights_expect(w, "scalar", 1, sc, &d, msg, sizeof msg) == VALAR_ERR_SHAPE);
     CHECK(strstr(msg, "'scalar'") && strstr(msg, "[]") && strstr(msg, "[1]"));
     printf("expect shape: %s\n", msg);
-    CHECK(weights_expect(w, "nope", 2, ok, &d, msg, sizeof msg) == WEIGHTS_ERR_MISSING);
+    CHECK(weights_expect(w, "nope", 2, ok, &d, msg, sizeof msg) == VALAR_ERR_MISSING);
     CHECK(strstr(msg, "'nope'") != NULL);
     printf("expect missing: %s\n", msg);
     CHECK(weights_expect(w, "mat", 2, ok, NULL, NULL, 0) == 0);
-    CHECK(weights_expect(w, "mat", 2, swapped, NULL, NULL, 0) == WEIGHTS_ERR_SHAPE);
+    CHECK(weights_expect(w, "mat", 2, swapped, NULL, NULL, 0) == VALAR_ERR_SHAPE);
     weights_destroy(w);
 }
 
@@ -329,7 +331,7 @@ static void test_atomic_save(void)
     CHECK(mkdir(d2, 0755) == 0);
     int err = weights_save(w1, d2, msg, sizeof msg);
     printf("save onto a directory: %d %s\n", err, msg);
-    CHECK(err == WEIGHTS_ERR_IO && strstr(msg, d2) && !strchr(msg, '\n'));
+    CHECK(err == VALAR_ERR_IO && strstr(msg, d2) && !strchr(msg, '\n'));
     CHECK(count_entries(dir) == 2 && count_entries(d2) == 0);
 
     /* Nonexistent directory, and a "directory" that is a file. */
@@ -337,10 +339,10 @@ static void test_atomic_save(void)
     path_in(bad, sizeof bad, "no/such/dir/model.safetensors");
     err = weights_save(w1, bad, msg, sizeof msg);
     printf("save into a missing dir: %d %s\n", err, msg);
-    CHECK(err == WEIGHTS_ERR_IO && strstr(msg, bad));
+    CHECK(err == VALAR_ERR_IO && strstr(msg, bad));
     snprintf(bad, sizeof bad, "%s/sub.safetensors", p);
     err = weights_save(w1, bad, msg, sizeof msg);
-    CHECK(err == WEIGHTS_ERR_IO && strstr(msg, bad));
+    CHECK(err == VALAR_ERR_IO && strstr(msg, bad));
     CHECK(count_entries(dir) == 2);
 
     /* A read-only directory (permission bits do not bind root). */
@@ -353,7 +355,7 @@ static void test_atomic_save(void)
     if (geteuid() != 0) {
         err = weights_save(w2, rop, msg, sizeof msg);
         printf("save into a read-only dir: %d %s\n", err, msg);
-        CHECK(err == WEIGHTS_ERR_IO && strstr(msg, rop));
+        CHECK(err == VALAR_ERR_IO && strstr(msg, rop));
         CHECK(count_entries(ro) == 1);
         r = NULL;
         CHECK(weights_load(rop, &r, msg, sizeof msg) == 0);
@@ -366,11 +368,11 @@ static void test_atomic_save(void)
     chmod(ro, 0755);
     /* /proc refuses to create files even for root. */
     err = weights_save(w1, "/proc/valar-test.safetensors", msg, sizeof msg);
-    CHECK(err == WEIGHTS_ERR_IO && strstr(msg, "/proc/valar-test.safetensors"));
+    CHECK(err == VALAR_ERR_IO && strstr(msg, "/proc/valar-test.safetensors"));
     printf("save into /proc: %d %s\n", err, msg);
 
-    CHECK(weights_save(NULL, p, msg, sizeof msg) == WEIGHTS_ERR_INVALID);
-    CHECK(weights_save(w1, "", msg, sizeof msg) == WEIGHTS_ERR_INVALID);
+    CHECK(weights_save(NULL, p, msg, sizeof msg) == VALAR_ERR_ARG);
+    CHECK(weights_save(w1, "", msg, sizeof msg) == VALAR_ERR_ARG);
     weights_destroy(w1);
     weights_destroy(w2);
 }
@@ -380,24 +382,108 @@ static void test_load_args(void)
     char p[4096], msg[512];
     weights *w = (weights *)1;
     path_in(p, sizeof p, "model.safetensors");
-    CHECK(weights_load(p, NULL, msg, sizeof msg) == WEIGHTS_ERR_INVALID);
-    CHECK(weights_load(NULL, &w, msg, sizeof msg) == WEIGHTS_ERR_INVALID && w == NULL);
+    CHECK(weights_load(p, NULL, msg, sizeof msg) == VALAR_ERR_ARG);
+    CHECK(weights_load(NULL, &w, msg, sizeof msg) == VALAR_ERR_ARG && w == NULL);
     CHECK(weights_load(p, &w, NULL, 0) == 0 && w != NULL); /* msg is optional */
     weights_destroy(w);
     path_in(p, sizeof p, "absent.safetensors");
-    CHECK(weights_load(p, &w, NULL, 0) == WEIGHTS_ERR_IO && w == NULL);
-    CHECK(weights_load(p, &w, msg, 8) == WEIGHTS_ERR_IO && strlen(msg) == 7); /* truncated */
+    CHECK(weights_load(p, &w, NULL, 0) == VALAR_ERR_IO && w == NULL);
+    CHECK(weights_load(p, &w, msg, 8) == VALAR_ERR_IO && strlen(msg) == 7); /* truncated */
 }
 
+/* The library's one error space: every code has its own text. */
 static void test_strerror(void)
 {
-    for (int e = 0; e >= WEIGHTS_ERR_INVALID; e--) {
-        const char *s = weights_strerror(e);
-        CHECK(s && s[0] && strcmp(s, weights_strerror(-100)) != 0);
+    const char *unknown = valar_strerror(1);
+    CHECK(unknown && strcmp(unknown, valar_strerror(VALAR_ERR_LAST - 1)) == 0);
+    for (int e = 0; e >= VALAR_ERR_LAST; e--) {
+        const char *s = valar_strerror(e);
+        CHECK(s && s[0] && strcmp(s, unknown) != 0);
         for (int f = e + 1; f <= 0; f++)
-            CHECK(strcmp(s, weights_strerror(f)) != 0);
+            CHECK(strcmp(s, valar_strerror(f)) != 0);
     }
-    CHECK(weights_strerror(1) && weights_strerror(-12));
+    char msg[8] = "x";
+    CHECK(valar_fail(msg, sizeof msg, VALAR_ERR_IO, "%s", "0123456789") == VALAR_ERR_IO &&
+          strcmp(msg, "0123456") == 0);
+    CHECK(valar_fail(NULL, 0, VALAR_ERR_ARG, "%d", 1) == VALAR_ERR_ARG);
+}
+
+/* The typed metadata getters: values, ranges, malformed values, missing keys;
+ * *out untouched on failure; messages name the key and the value. */
+static void test_meta_getters(void)
+{
+    weights *w = weights_create();
+    static const char *const kv[][2] = {{"i", "42"},     {"neg", "-7"},  {"big", "99999999999"},
+                                        {"frac", "4.5"}, {"junk", "12x"}, {"empty", ""},
+                                        {"d", "1e-10"},  {"inf", "1e999"}, {"nan", "nan"},
+                                        {"word", "joint"}};
+    for (size_t k = 0; k < sizeof kv / sizeof kv[0]; k++)
+        CHECK(weights_set_meta(w, kv[k][0], kv[k][1]) == 0);
+    char msg[256];
+    int i = -1;
+    CHECK(weights_meta_int(w, "i", 0, 100, &i, msg, sizeof msg) == 0 && i == 42);
+    CHECK(weights_meta_int(w, "neg", -10, 10, &i, msg, sizeof msg) == 0 && i == -7);
+    i = 5;
+    CHECK(weights_meta_int(w, "i", 0, 41, &i, msg, sizeof msg) == VALAR_ERR_META && i == 5 &&
+          strstr(msg, "'i'") && strstr(msg, "42") && strstr(msg, "0..41"));
+    static const char *const bad_ints[] = {"big", "frac", "junk", "empty", "d"};
+    for (size_t k = 0; k < 5; k++)
+        CHECK(weights_meta_int(w, bad_ints[k], -1000, 1000, &i, msg, sizeof msg) ==
+                  VALAR_ERR_META &&
+              i == 5 && strstr(msg, bad_ints[k]));
+    CHECK(weights_meta_int(w, "none", 0, 1, &i, msg, sizeof msg) == VALAR_ERR_MISSING && i == 5 &&
+          strstr(msg, "'none'"));
+    double d = 0;
+    CHECK(weights_meta_double(w, "d", 0, 1, &d, msg, sizeof msg) == 0 && d == 1e-10);
+    CHECK(weights_meta_double(w, "frac", 0, 4, &d, msg, sizeof msg) == VALAR_ERR_META &&
+          d == 1e-10);
+    static const char *const bad_nums[] = {"inf", "nan", "junk", "empty"};
+    for (size_t k = 0; k < 4; k++)
+        CHECK(weights_meta_double(w, bad_nums[k], -DBL_MAX, DBL_MAX, &d, NULL, 0) ==
+                  VALAR_ERR_META &&
+              d == 1e-10);
+    static const char *const branches[] = {"separate", "joint"};
+    int c = -1;
+    CHECK(weights_meta_choice(w, "word", branches, 2, &c, msg, sizeof msg) == 0 && c == 1);
+    CHECK(weights_meta_choice(w, "i", branches, 2, &c, msg, sizeof msg) == VALAR_ERR_META &&
+          c == 1 && strstr(msg, "\"separate\" or \"joint\""));
+    CHECK(weights_meta_choice(w, "none", branches, 2, &c, NULL, 0) == VALAR_ERR_MISSING);
+    weights_destroy(w);
+}
+
+/* atomicfile: a new file gets the umask's mode, a replaced one keeps its
+ * own; a failed write leaves the old file and no temporary one. */
+static void test_atomicfile(void)
+{
+    char p[4200], sub[4096], msg[4400];
+    path_in(sub, sizeof sub, "atomic");
+    CHECK(mkdir(sub, 0755) == 0);
+    snprintf(p, sizeof p, "%s/out.txt", sub);
+    mode_t old = umask(027);
+    atomicfile a;
+    CHECK(atomicfile_open(&a, p, "test output", msg, sizeof msg) == 0);
+    fputs("one\n", a.f);
+    CHECK(count_entries(sub) == 1 && access(p, F_OK) != 0); /* only the temporary file */
+    CHECK(atomicfile_commit(&a, 1, msg, sizeof msg) == 0);
+    umask(old);
+    struct stat st;
+    CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0640 && st.st_size == 4);
+    CHECK(chmod(p, 0604) == 0);
+    CHECK(atomicfile_open(&a, p, NULL, msg, sizeof msg) == 0);
+    fputs("two, longer\n", a.f);
+    CHECK(atomicfile_commit(&a, 1, msg, sizeof msg) == 0);
+    CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0604 && st.st_size == 12);
+    /* The caller says a write failed: the old file stays. */
+    CHECK(atomicfile_open(&a, p, NULL, msg, sizeof msg) == 0);
+    fputs("three", a.f);
+    errno = ENOSPC;
+    CHECK(atomicfile_commit(&a, 0, msg, sizeof msg) == VALAR_ERR_IO && strstr(msg, p) &&
+          strstr(msg, strerror(ENOSPC)));
+    CHECK(stat(p, &st) == 0 && st.st_size == 12 && count_entries(sub) == 1);
+    /* No such folder: the message names the file and what it is. */
+    snprintf(p, sizeof p, "%s/no/such/out.txt", sub);
+    CHECK(atomicfile_open(&a, p, "resume state", msg, sizeof msg) == VALAR_ERR_IO && !a.f &&
+          strstr(msg, p) && strstr(msg, "cannot write resume state"));
 }
 
 int main(int argc, char **argv)
@@ -420,6 +506,8 @@ int main(int argc, char **argv)
     test_atomic_save();
     test_load_args();
     test_strerror();
+    test_meta_getters();
+    test_atomicfile();
     printf("%d failures\n", failures);
     return failures ? 1 : 0;
 }

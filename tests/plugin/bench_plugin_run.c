@@ -1,0 +1,396 @@
+/* The worst run() of the real valar.lv2 per sample rate and period size, for
+ * models of several widths (meson benchmark 'plugin-run'; prints figures,
+ * never fails on them).
+ *
+ *   bench_plugin_run BUNDLE_DIR [SECONDS]
+ *
+ * The plugin is loaded with lilv from a copy of its bundle in a temporary
+ * directory and given no urid:map, so it analyses with the bundle's default
+ * model: a valar-streaming.safetensors written there for each size, with
+ * random weights (tests/crnn/crnn_common.h). SECONDS (default
+ * 60) of stereo audio run through at each rate and period; every run() is
+ * timed by the wall clock and by the thread's CPU clock (which leaves out
+ * the time other processes took the core: the machine may be shared).
+ *
+ * Step calls are the run() calls in which a 500 ms segment completes (found
+ * by pushing the same blocks through an analyzer of the same model: the
+ * plugin's analysis does not depend on how its input is split); they carry
+ * the CRNN step and the segment's last STFT frame. "cold" replays the
+ * 32-frame stream with a fresh instance and evicts the caches (a pass over
+ * 64 MiB) before every step call, as a host with many other plugins would.
+ * crnn_step alone, warm and cold, shows the network's share of a step. */
+#include <lilv/lilv.h>
+#include <lv2/core/lv2.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analyzer.h"
+#include "crnn.h"
+#include "../crnn/crnn_common.h"
+#include "bench_load.h"
+
+#define URI "urn:valar:lv2:stereo"
+
+static double clock_us(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Quantile q of t[0..n) (sorts t). */
+static double quantile(double *t, long n, double q)
+{
+    if (n < 1)
+        return 0;
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    long i = (long)ceil(q * n) - 1;
+    return t[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+/* Stereo test audio: noise and tones whose level and pitch change every
+ * 250 ms, so that every segment does real work. */
+static void make_signal(float *l, float *r, size_t n, double rate)
+{
+    uint32_t s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        double t = i / rate;
+        int q = (int)(t * 4);
+        double f = 110.0 * pow(2.0, ((q * 5) % 36) / 12.0), amp = 0.05 + 0.1 * ((q * 7) % 5);
+        double noise = 0.1 * ((q * 3) % 4) * test_uniform(&s);
+        l[i] = (float)(amp * sin(2 * M_PI * f * t) + noise);
+        r[i] = (float)(0.7 * amp * sin(2 * M_PI * f * t + 1.0) + noise);
+    }
+}
+
+typedef struct {
+    LilvWorld *world;
+    const LilvPlugin *plugin;
+} host;
+
+typedef struct {
+    LilvInstance *inst;
+    float *in[2], *out[2], *controls; /* controls: one float per port */
+} instance;
+
+static int open_instance(host *h, double rate, size_t period, instance *in)
+{
+    memset(in, 0, sizeof *in);
+    const LV2_Feature *features[] = {NULL};
+    in->inst = lilv_plugin_instantiate(h->plugin, rate, features);
+    if (!in->inst)
+        return -1;
+    const uint32_t n = lilv_plugin_get_num_ports(h->plugin);
+    in->controls = calloc(n, sizeof *in->controls);
+    LilvNode *audio = lilv_new_uri(h->world, LV2_CORE__AudioPort);
+    LilvNode *control = lilv_new_uri(h->world, LV2_CORE__ControlPort);
+    LilvNode *input = lilv_new_uri(h->world, LV2_CORE__InputPort);
+    int ai = 0, ao = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const LilvPort *p = lilv_plugin_get_port_by_index(h->plugin, i);
+        const int is_in = lilv_port_is_a(h->plugin, p, input);
+        void *buf = NULL;
+        if (lilv_port_is_a(h->plugin, p, audio)) {
+            float **slot = is_in ? &in->in[ai++] : &in->out[ao++];
+            *slot = calloc(period, sizeof **slot);
+            buf = *slot;
+        } else if (lilv_port_is_a(h->plugin, p, control)) {
+            if (is_in) { /* its default */
+                LilvNode *def = NULL;
+                lilv_port_get_range(h->plugin, p, &def, NULL, NULL);
+                in->controls[i] = def ? lilv_node_as_float(def) : 0.0f;
+                lilv_node_free(def);
+            }
+            buf = &in->controls[i];
+        } /* atom ports stay unconnected (NULL): no urid:map anyway */
+        lilv_instance_connect_port(in->inst, i, buf);
+    }
+    lilv_node_free(audio);
+    lilv_node_free(control);
+    lilv_node_free(input);
+    lilv_instance_activate(in->inst);
+    return ai == 2 && ao == 2 ? 0 : -1;
+}
+
+static void close_instance(instance *in)
+{
+    lilv_instance_deactivate(in->inst);
+    lilv_instance_free(in->inst);
+    for (int c = 0; c < 2; c++) {
+        free(in->in[c]);
+        free(in->out[c]);
+    }
+    free(in->controls);
+}
+
+/* Which blocks complete a segment: the library's analyzer on the same
+ * blocks. */
+static char *step_blocks(const weights *w, double rate, const float *l, const float *r,
+                         size_t n, size_t period, long *n_steps)
+{
+    analyzer *an;
+    char msg[256];
+    if (analyzer_create(w, rate, &an, msg, sizeof msg)) {
+        fprintf(stderr, "bench_plugin_run: %s\n", msg);
+        exit(1);
+    }
+    const long blocks = (long)(n / period);
+    char *step = calloc((size_t)blocks, 1);
+    float *m = malloc(period * sizeof *m);
+    *n_steps = 0;
+    for (long b = 0; b < blocks; b++) {
+        for (size_t i = 0; i < period; i++)
+            m[i] = (l[b * period + i] + r[b * period + i]) / 2.0f;
+        step[b] = analyzer_push(an, m, period, NULL, NULL) > 0;
+        *n_steps += step[b];
+    }
+    free(m);
+    analyzer_destroy(an);
+    return step;
+}
+
+static void evict_caches(void)
+{
+    static unsigned char *junk;
+    const size_t size = (size_t)64 << 20;
+    if (!junk && !(junk = calloc(size, 1)))
+        exit(1);
+    for (size_t j = 0; j < size; j += 64)
+        junk[j]++;
+}
+
+/* Run the stream through a fresh instance; wall and CPU time of every
+ * run(). With cold, evict the caches before every step block. */
+static void run_stream(host *h, double rate, size_t period, const float *l, const float *r,
+                       size_t n, const char *step, int cold, double *wall, double *cpu)
+{
+    instance in;
+    if (open_instance(h, rate, period, &in)) {
+        fprintf(stderr, "bench_plugin_run: cannot instantiate %s at %g Hz\n", URI, rate);
+        exit(1);
+    }
+    const long blocks = (long)(n / period);
+    for (long b = 0; b < blocks; b++) {
+        memcpy(in.in[0], l + b * period, period * sizeof *l);
+        memcpy(in.in[1], r + b * period, period * sizeof *r);
+        if (cold && step[b])
+            evict_caches();
+        double c0 = clock_us(CLOCK_THREAD_CPUTIME_ID), w0 = clock_us(CLOCK_MONOTONIC);
+        lilv_instance_run(in.inst, (uint32_t)period);
+        double w1 = clock_us(CLOCK_MONOTONIC), c1 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+        wall[b] = w1 - w0;
+        cpu[b] = c1 - c0;
+    }
+    close_instance(&in);
+}
+
+/* The model the bundle's instances will load. */
+/* w as the bundle's default model. */
+static void install_model(const weights *w, const char *bundle)
+{
+    char path[4200], msg[256];
+    snprintf(path, sizeof path, "%s/valar-streaming.safetensors", bundle);
+    if (!w || weights_save(w, path, msg, sizeof msg)) {
+        fprintf(stderr, "bench_plugin_run: cannot write %s: %s\n", path, msg);
+        exit(1);
+    }
+}
+
+/* The network's share of a step block: crnn_step alone (CPU time), warm and
+ * after evicting the caches, median and max over n steps. */
+static void crnn_share(const weights *w, int M, int n)
+{
+    crnn *net;
+    char msg[256];
+    if (crnn_create(w, &net, msg, sizeof msg)) {
+        fprintf(stderr, "bench_plugin_run: %s\n", msg);
+        exit(1);
+    }
+    float *x = random_input(n, M, 5), y[2];
+    double *t = malloc(2 * (size_t)n * sizeof *t);
+    for (int cold = 0; cold < 2; cold++)
+        for (int i = 0; i < n; i++) {
+            if (cold)
+                evict_caches();
+            double c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+            crnn_step(net, x + (size_t)i * M, y);
+            t[cold * n + i] = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
+        }
+    const double wmed = quantile(t, n, 0.5), wmax = t[n - 1];
+    const double cmed = quantile(t + n, n, 0.5), cmax = t[2 * n - 1];
+    printf("  crnn_step alone: %.1f us median, %.1f max; caches evicted: %.1f median, %.1f max\n",
+           wmed, wmax, cmed, cmax);
+    free(t);
+    free(x);
+    crnn_destroy(net);
+}
+
+/* w: the model (the bench owns it), label: what it is. */
+static void bench_model(host *h, const char *label, weights *w, const char *bundle, double seconds)
+{
+    crnn *net = NULL;
+    char msg[256];
+    if (!w || crnn_create(w, &net, msg, sizeof msg)) {
+        fprintf(stderr, "bench_plugin_run: %s: %s\n", label, w ? msg : "no model");
+        exit(1);
+    }
+    int M = crnn_n_mels(net);
+    printf("\n%s: M=%d, %ld parameters\n", label, M, crnn_n_params(net));
+    crnn_destroy(net);
+    install_model(w, bundle);
+    crnn_share(w, M, 50);
+    printf("  %6s %6s %7s | %8s %8s %8s %8s | %5s %8s %8s %8s | %6s\n", "rate", "period",
+           "budget", "p50", "p99.9", "max", "max cpu", "steps", "step med", "step max",
+           "cold max", "worst");
+    const double rates[] = {44100, 48000, 96000};
+    const size_t periods[] = {32, 64, 128, 256, 512, 1024};
+    for (size_t ri = 0; ri < sizeof rates / sizeof rates[0]; ri++) {
+        const double rate = rates[ri];
+        const size_t n = (size_t)(seconds * rate);
+        float *l = malloc(n * sizeof *l), *r = malloc(n * sizeof *r);
+        make_signal(l, r, n, rate);
+        for (size_t pi = 0; pi < sizeof periods / sizeof periods[0]; pi++) {
+            const size_t period = periods[pi];
+            const long blocks = (long)(n / period);
+            long n_steps;
+            char *step = step_blocks(w, rate, l, r, n, period, &n_steps);
+            double *wall = malloc(blocks * sizeof *wall), *cpu = malloc(blocks * sizeof *cpu);
+            double *st = malloc((n_steps + 1) * sizeof *st);
+            run_stream(h, rate, period, l, r, n, step, 0, wall, cpu);
+            long k = 0;
+            for (long b = 0; b < blocks; b++)
+                if (step[b])
+                    st[k++] = cpu[b];
+            const double step_med = quantile(st, k, 0.5), step_max = k ? st[k - 1] : 0;
+            const double cpu_max = quantile(cpu, blocks, 1.0);
+            const double p50 = quantile(wall, blocks, 0.5), p999 = quantile(wall, blocks, 0.999);
+            const double wmax = wall[blocks - 1], budget = period * 1e6 / rate;
+            double cold_max = 0;
+            if (period == periods[0]) {
+                run_stream(h, rate, period, l, r, n, step, 1, wall, cpu);
+                for (long b = 0; b < blocks; b++)
+                    if (step[b] && cpu[b] > cold_max)
+                        cold_max = cpu[b];
+            }
+            const double worst = cold_max > cpu_max ? cold_max : cpu_max;
+            char cold[16] = "";
+            if (cold_max > 0)
+                snprintf(cold, sizeof cold, "%8.1f", cold_max);
+            printf("  %6.0f %6zu %7.1f | %8.2f %8.2f %8.1f %8.1f | %5ld %8.1f %8.1f %8s | %5.1f%%\n",
+                   rate, period, budget, p50, p999, wmax, cpu_max, k, step_med, step_max, cold,
+                   100.0 * worst / budget);
+            free(step);
+            free(wall);
+            free(cpu);
+            free(st);
+        }
+        free(l);
+        free(r);
+    }
+    weights_destroy(w);
+}
+
+static void copy_file(const char *from_dir, const char *to_dir, const char *name)
+{
+    char a[4200], b[4200], buf[65536];
+    snprintf(a, sizeof a, "%s/%s", from_dir, name);
+    snprintf(b, sizeof b, "%s/%s", to_dir, name);
+    FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+    size_t n;
+    while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    if (!in || !out || ferror(in) || fclose(out)) {
+        fprintf(stderr, "bench_plugin_run: cannot copy %s to %s\n", a, b);
+        exit(1);
+    }
+    fclose(in);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_plugin_run BUNDLE_DIR [SECONDS]\n");
+        return 2;
+    }
+    const double seconds = argc > 2 ? atof(argv[2]) : 60.0;
+    char dir[] = "/tmp/valar-bench-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    const char *files[] = {"manifest.ttl", "valar.ttl", "valar.so"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        copy_file(argv[1], dir, files[i]);
+    const struct {
+        const char *label;
+        int M, C, K;
+    } sizes[] = {
+        {"paper size (the shipped placeholder's shape)", 64, 8, 4},
+        {"16-wide M=128", 128, 16, 4},
+        {"32-wide M=128", 128, 32, 4},
+    };
+    model_spec sp[3];
+    for (int i = 0; i < 3; i++) {
+        sp[i] = spec_default(CRNN_STREAMING, 0);
+        sp[i].M = sizes[i].M;
+        sp[i].C = sp[i].D = sp[i].H = sizes[i].C;
+        sp[i].K = sizes[i].K;
+    }
+    weights *first = build_model(&sp[0]);
+    install_model(first, dir);
+    weights_destroy(first);
+
+    host h;
+    h.world = lilv_world_new();
+    char uri[4200];
+    snprintf(uri, sizeof uri, "%s/", dir);
+    LilvNode *bundle = lilv_new_file_uri(h.world, NULL, uri);
+    lilv_world_load_bundle(h.world, bundle);
+    LilvNode *pu = lilv_new_uri(h.world, URI);
+    h.plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(h.world), pu);
+    /* One instance lives throughout so that the plugin's shared object stays
+     * loaded: it makes FFTW's planner thread-safe (with libfftw3f_threads),
+     * and once it is unloaded the analyzers this program plans in its own
+     * FFTW crash in the hooks it left behind. */
+    instance keeper;
+    if (!h.plugin || open_instance(&h, 48000, 64, &keeper)) {
+        fprintf(stderr, "bench_plugin_run: cannot instantiate %s from %s\n", URI, dir);
+        return 1;
+    }
+    bench_print_load("start");
+    printf("times in us per run(); p50/p99.9/max by the wall clock, the rest by the thread's "
+           "CPU clock; worst = the larger of max cpu and cold max, in %% of the period\n");
+    /* the model the build's bundle ships (a trained one when models/ has it) */
+    char shipped[4200], msg[256];
+    weights *sw = NULL;
+    snprintf(shipped, sizeof shipped, "%s/valar-streaming.safetensors", argv[1]);
+    if (access(shipped, R_OK) == 0 && weights_load(shipped, &sw, msg, sizeof msg) == 0)
+        bench_model(&h, "the shipped streaming model (valar-streaming.safetensors)", sw, dir,
+                    seconds);
+    for (int i = 0; i < 3; i++)
+        bench_model(&h, sizes[i].label, build_model(&sp[i]), dir, seconds);
+    bench_print_load("end");
+    close_instance(&keeper);
+    lilv_node_free(pu);
+    lilv_node_free(bundle);
+    lilv_world_free(h.world);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(uri, sizeof uri, "%s/%s", dir, files[i]);
+        remove(uri);
+    }
+    snprintf(uri, sizeof uri, "%s/valar-streaming.safetensors", dir);
+    remove(uri);
+    rmdir(dir);
+    return 0;
+}
