@@ -41,6 +41,7 @@
 #include "mix.h"
 #include "modelpath.h"
 #include "offline.h"
+#include "testrng.h"
 #include "weights.h"
 
 /* libsndfile 1.2's ogg_vorbis_open returns on a failed vorbis_read_header
@@ -72,13 +73,13 @@ static const int sf_fmt[NFMT] = {
     SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III};
 
 static const char *workdir;
-static unsigned short rng48[3] = {0x1234, 0x5678, 0x9abc}; /* nrand48's state */
+static uint32_t rng = 0x12345678; /* test_rand's state, never 0 */
 static weights *models[2];                                  /* offline, streaming */
 static int ncases;
 
 static size_t below(size_t n)
 {
-    return n ? (size_t)nrand48(rng48) % n : 0;
+    return n ? (size_t)test_rand(&rng) % n : 0;
 }
 
 static unsigned char *slurp(const char *path, size_t *n)
@@ -688,20 +689,24 @@ static void cli(const char *valar)
     first_line(err, e, sizeof e);
     first_line(out, o, sizeof o);
     CHECK(status == 1, "valar analyze over damaged files: status %d, want 1\n%s", status, e);
+    /* The bit flips may cost the MP3 a frame (a warning that it ends early)
+     * or not, as the seed falls; it must not cost a libmpg123 note. */
+    snprintf(want, sizeof want, "valar: warning: %s: the audio ends at ", p[2]);
+    const int flip_warned = count_lines(e, want);
     for (int i = 0; i < 7; i++) {
-        const int failing = i == 3 || i == 4, warned = i == 1 || i == 5;
-        snprintf(want, sizeof want, "valar: %s%s: ", warned ? "warning: " : i == 6 ? "note: " : "",
-                 p[i]);
+        const int failing = i == 3 || i == 4, warned = i == 1 || i == 5 || (i == 2 && flip_warned);
+        snprintf(want, sizeof want, "valar: %s%.4096s: ",
+                 warned ? "warning: " : i == 6 ? "note: " : "", p[i]);
         CHECK(count_lines(e, want) == (failing || warned || i == 6),
               "%s: want %s line '%s...' in\n%s", names[i], failing || warned || i == 6 ? "one" : "no",
               want, e);
-        snprintf(want, sizeof want, "\"%s\",", p[i]);
+        snprintf(want, sizeof want, "\"%.4096s\",", p[i]);
         CHECK(!count_lines(o, want) == (failing || i == 6), "%s: %s rows in\n%s", names[i],
               failing || i == 6 ? "has" : "no", o);
     }
     CHECK(count_lines(e, "valar: 2 of 7 files failed") == 1, "no summary line in\n%s", e);
     int lines = count_lines(e, "");
-    CHECK(lines == 6 + count_lines(e, "valar: note: ") - 1,
+    CHECK(lines == 6 + flip_warned + count_lines(e, "valar: note: ") - 1,
           "stderr has lines that are not valar's own:\n%s", e);
     printf("valar analyze: damaged files named on stderr, the others analysed\n");
 }
@@ -714,9 +719,9 @@ int main(int argc, char **argv)
     }
     workdir = argv[2];
     if (argc > 3) {
-        unsigned long s = strtoul(argv[3], NULL, 0);
-        rng48[0] = (unsigned short)s;
-        rng48[1] = (unsigned short)(s >> 16);
+        rng = (uint32_t)strtoul(argv[3], NULL, 0);
+        if (!rng)
+            rng = 1;
     }
     if (mkdir(workdir, 0755) != 0 && errno != EEXIST) {
         perror(workdir);
