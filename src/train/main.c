@@ -333,7 +333,11 @@ static int cmd_merge(opts *o)
             goto done;
         }
     }
-    if (tmerge((const weights *const *)in, names, n, &out, msg, sizeof msg) ||
+    char args[4096] = "merge --out ";
+    snprintf(args + strlen(args), sizeof args - strlen(args), "%s", o->out);
+    for (int i = 0; i < n; i++)
+        snprintf(args + strlen(args), sizeof args - strlen(args), " %s", names[i]);
+    if (tmerge((const weights *const *)in, names, n, args, &out, msg, sizeof msg) ||
         weights_save(out, o->out, msg, sizeof msg)) {
         fprintf(stderr, "valar-train: %s\n", msg);
         goto done;

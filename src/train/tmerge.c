@@ -1,6 +1,7 @@
 #include "tmerge.h"
 
 #include "crnn_layout.h"
+#include "ttrain.h"
 #include "valar_error.h"
 
 #include <cjson/cJSON.h>
@@ -146,7 +147,7 @@ static void fill_maxout(const plan *p, const crnn_tensor *t, float *dst)
 }
 
 /* Description, metrics and the members' provenance. */
-static int set_meta(weights *w, const weights *const *in, int n)
+static int set_meta(weights *w, const weights *const *in, int n, const char *args)
 {
     int err = 0;
     for (int i = 0; i < weights_meta_count(in[0]) && !err; i++) {
@@ -173,13 +174,15 @@ static int set_meta(weights *w, const weights *const *in, int n)
         err = js ? weights_set_meta(w, "members", js) : VALAR_ERR_NOMEM;
     if (!err)
         err = weights_set_meta(w, "description", desc);
+    if (!err)
+        err = ttrain_provenance(w, args);
     free(js);
     cJSON_Delete(arr);
     return err;
 }
 
-int tmerge(const weights *const *in, const char *const *names, int n, weights **out, char *msg,
-           size_t msglen)
+int tmerge(const weights *const *in, const char *const *names, int n, const char *args,
+           weights **out, char *msg, size_t msglen)
 {
     *out = NULL;
     if (n < 2 || n > TMERGE_MAX)
@@ -208,7 +211,7 @@ int tmerge(const weights *const *in, const char *const *names, int n, weights **
         free(buf);
     }
     if (!err)
-        err = set_meta(w, in, n);
+        err = set_meta(w, in, n, args);
     if (err == VALAR_ERR_NOMEM)
         valar_fail(msg, msglen, err, "out of memory merging %d models", n);
     free(p);

@@ -21,15 +21,16 @@
 #define TMERGE_MAX 8         /* members */
 #define TMERGE_MAX_PIECES 4096 /* maxout pieces of the merged net */
 
-/* Merge n models (2..TMERGE_MAX) named names[i] (for messages) into *out.
+/* Merge n models (2..TMERGE_MAX) named names[i] (for messages) into *out;
+ * args (may be NULL) is the command line, for the training_args metadata.
  * 0, or VALAR_ERR_ARG (n out of range), VALAR_ERR_META (members that
  * differ in kind, branches, bn_eps, feature metadata or input statistics,
  * or too many maxout pieces), a member's crnn_layout_read/_check error, or
  * VALAR_ERR_NOMEM; msg names the member and what differs. *out is NULL on
  * failure. The merged file's metadata is the first member's, with
- * description and metrics replaced and "members" holding each member's
- * training_args and metrics. */
-int tmerge(const weights *const *in, const char *const *names, int n, weights **out, char *msg,
-           size_t msglen);
+ * description, metrics, created and training_args replaced and "members"
+ * holding each member's training_args, metrics and created. */
+int tmerge(const weights *const *in, const char *const *names, int n, const char *args,
+           weights **out, char *msg, size_t msglen);
 
 #endif
