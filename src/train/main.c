@@ -9,6 +9,7 @@
 #include "tdata.h"
 #include "teval.h"
 #include "tlabels.h"
+#include "tmerge.h"
 #include "tnet.h"
 #include "ttrain.h"
 #include "weights.h"
@@ -28,6 +29,7 @@ static void usage(FILE *f)
         "usage: valar-train train  --data DIR --out FILE [options]\n"
         "       valar-train eval   --data DIR --model FILE [--split FILE] [--set NAME]\n"
         "       valar-train labels --4q DIR [--out FILE]\n"
+        "       valar-train merge  --out FILE MODEL MODEL...\n"
         "\n"
         "data:\n"
         "  --data DIR          folder with arousal.csv, valence.csv and the audio\n"
@@ -84,6 +86,10 @@ static void usage(FILE *f)
         "                      panda_dataset_taffc_metadata.csv (tags), warriner-moods.csv\n"
         "  --quadrants FILE, --metadata FILE, --norms FILE   the three files one by one\n"
         "  --out FILE          (default: standard output)\n"
+        "merge:\n"
+        "  MODEL...            2 to 8 models of one kind and features, trained on the same\n"
+        "                      set: one file whose outputs are their average (an ensemble)\n"
+        "  --out FILE          the merged model\n"
         "common:\n"
         "  --threads N         (default: all cores)\n"
         "  --quiet             no progress output\n"
@@ -97,6 +103,8 @@ typedef struct {
     const char *data, *audio, *aro, *val, *labels, *split, *cache, *model, *set, *out, *last,
         *state, *format, *q4, *quadrants, *metadata, *norms, *trained_on;
     int no_cache, quiet, n_mels, n_fft, no_baselines;
+    char **operands; /* merge: the models */
+    int n_operands;
     double warmup;
     ttrain_opts t;
 } opts;
@@ -168,7 +176,9 @@ static int parse(int argc, char **argv, opts *o)
         usage(r > 0 ? stdout : stderr);
     if (r)
         return r > 0 ? 1 : -1;
-    if (optind < argc) {
+    o->operands = argv + optind;
+    o->n_operands = argc - optind;
+    if (optind < argc && strcmp(argv[1], "merge")) {
         fprintf(stderr, "valar-train: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
@@ -299,6 +309,47 @@ static int cmd_labels(opts *o)
     if (!o->quiet && l.out)
         fprintf(stderr, "valar-train: labels of %d songs in %s\n", n_songs, l.out);
     return 0;
+}
+
+/* valar-train merge: several models as one that outputs their average. */
+static int cmd_merge(opts *o)
+{
+    char msg[5000];
+    weights *in[TMERGE_MAX] = {0}, *out = NULL;
+    const char *names[TMERGE_MAX];
+    int n = o->n_operands, rc = 1;
+    if (!o->out || n < 2 || n > TMERGE_MAX) {
+        fprintf(stderr, "valar-train: merge needs --out FILE and 2 to %d models\n", TMERGE_MAX);
+        return 2;
+    }
+    if (check_writable(o->out, "the merged model (--out)", msg, sizeof msg)) {
+        fprintf(stderr, "valar-train: %s\n", msg);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        names[i] = o->operands[i];
+        if (weights_load(names[i], &in[i], msg, sizeof msg)) {
+            fprintf(stderr, "valar-train: %s\n", msg);
+            goto done;
+        }
+    }
+    char args[4096] = "merge --out ";
+    snprintf(args + strlen(args), sizeof args - strlen(args), "%s", o->out);
+    for (int i = 0; i < n; i++)
+        snprintf(args + strlen(args), sizeof args - strlen(args), " %s", names[i]);
+    if (tmerge((const weights *const *)in, names, n, args, &out, msg, sizeof msg) ||
+        weights_save(out, o->out, msg, sizeof msg)) {
+        fprintf(stderr, "valar-train: %s\n", msg);
+        goto done;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "valar-train: the average of %d models in %s\n", n, o->out);
+    rc = 0;
+done:
+    for (int i = 0; i < n; i++)
+        weights_destroy(in[i]);
+    weights_destroy(out);
+    return rc;
 }
 
 /* ---- valar-train eval ---- */
@@ -522,7 +573,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "labels")) {
+    if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "labels") &&
+        strcmp(cmd, "merge")) {
         usage(stderr);
         return 2;
     }
@@ -540,5 +592,7 @@ int main(int argc, char **argv)
         return cmd_labels(&o);
     if (!strcmp(cmd, "eval"))
         return cmd_eval(&o);
+    if (!strcmp(cmd, "merge"))
+        return cmd_merge(&o);
     return cmd_train(&o, argc, argv);
 }

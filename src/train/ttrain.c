@@ -268,6 +268,19 @@ static int load_state(const char *path, tnet *n, tadam *a, tprogress *pr, double
     return 0;
 }
 
+int ttrain_provenance(weights *w, const char *args)
+{
+    char buf[32];
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    int err = weights_set_meta(w, "created", buf);
+    if (!err && args)
+        err = weights_set_meta(w, "training_args", args);
+    return err;
+}
+
 static int save_weights(const tnet *n, const ttrain_opts *o, const melspec_config *fc,
                         const char *path, const tmetrics *vm, int epoch, char *msg, size_t msglen)
 {
@@ -284,15 +297,9 @@ static int save_weights(const tnet *n, const ttrain_opts *o, const melspec_confi
              "valar CRNN (Malik et al. 2017), %s, %s branches, trained by valar-train",
              n->d.kind ? "streaming" : "offline", n->d.joint ? "joint" : "separate");
     err |= weights_set_meta(w, "description", buf);
-    if (o->args)
-        err |= weights_set_meta(w, "training_args", o->args);
     if (o->trained_on)
         err |= weights_set_meta(w, "trained_on", o->trained_on);
-    time_t now = time(NULL);
-    struct tm tmv;
-    gmtime_r(&now, &tmv);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    err |= weights_set_meta(w, "created", buf);
+    err |= ttrain_provenance(w, o->args);
     if (vm) {
         /* JSON has no NaN: an undefined r (no variance) is null */
         char ra[32] = "null", rv[32] = "null";

@@ -65,6 +65,11 @@ typedef struct {
 
 void ttrain_defaults(ttrain_opts *o);
 
+/* Metadata every file valar-train writes: "created" (UTC, now) and, when
+ * args is not NULL, "training_args" (the command line). 0 or
+ * VALAR_ERR_NOMEM / VALAR_ERR_ARG from weights_set_meta. */
+int ttrain_provenance(weights *w, const char *args);
+
 /* Train on train (validate on val when it has songs, else on train) and
  * write the checkpoints. *out_net (optional) receives the best network of
  * this run (after a resume without improvement: the resumed one).
