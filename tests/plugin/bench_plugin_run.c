@@ -12,13 +12,18 @@
  * timed by the wall clock and by the thread's CPU clock (which leaves out
  * the time other processes took the core: the machine may be shared).
  *
- * Step calls are the run() calls in which a 500 ms segment completes (found
- * by pushing the same blocks through an analyzer of the same model: the
- * plugin's analysis does not depend on how its input is split); they carry
- * the CRNN step and the segment's last STFT frame. "cold" replays the
- * 32-frame stream with a fresh instance and evicts the caches (a pass over
- * 64 MiB) before every step call, as a host with many other plugins would.
- * crnn_step alone, warm and cold, shows the network's share of a step. */
+ * Step calls are the run() calls that carry part of a 500 ms step: the one
+ * in which a segment completes (its last STFT frame) and those that follow
+ * with the slices of its step, one per 32 frames (analyzer_spread; found by
+ * pushing the same blocks through an analyzer spread like the plugin's:
+ * the analysis does not depend on how the input is split). "cold" replays
+ * the 32-frame stream with a fresh instance and evicts the caches (a pass
+ * over 64 MiB) before every step call, as a host with many other plugins
+ * would; at 32 frames the step calls are also shown one by one, and for
+ * comparison the calls of the first HOP_SECONDS that feed the resampler a
+ * chunk (every 256 frames: at these rates the only ones with an STFT frame,
+ * one per 20 ms hop) are evicted too. crnn_step alone and in slices, warm
+ * and cold, shows the network's share. */
 #include <lilv/lilv.h>
 #include <lv2/core/lv2.h>
 
@@ -35,6 +40,10 @@
 #include "bench_load.h"
 
 #define URI "urn:valar:lv2:stereo"
+#define PUSH_FRAMES 32 /* the plugin's pieces and slice spacing (plugin/valar_lv2.c) */
+#define MAX_WINDOW 64  /* step calls shown one by one */
+#define CHUNK 256      /* input samples per resampler call (src/melspec.c) */
+#define HOP_SECONDS 2.0
 
 static double clock_us(clockid_t id)
 {
@@ -134,26 +143,38 @@ static void close_instance(instance *in)
     free(in->controls);
 }
 
-/* Which blocks complete a segment: the library's analyzer on the same
- * blocks. */
-static char *step_blocks(const weights *w, double rate, const float *l, const float *r,
-                         size_t n, size_t period, long *n_steps)
+/* Which blocks carry step work: the library's analyzer, spread and fed
+ * like the plugin's. A result comes in the block of the step's last slice;
+ * its segment completed analyzer_delay() frames before. step[b] is -1 for
+ * other blocks, else the block's place after the one where the segment
+ * completed (0). */
+static signed char *step_blocks(const weights *w, double rate, const float *l, const float *r,
+                                size_t n, size_t period, long *n_steps)
 {
     analyzer *an;
     char msg[256];
-    if (analyzer_create(w, rate, &an, msg, sizeof msg)) {
+    if (analyzer_create(w, rate, &an, msg, sizeof msg) || analyzer_spread(an, PUSH_FRAMES)) {
         fprintf(stderr, "bench_plugin_run: %s\n", msg);
         exit(1);
     }
     const long blocks = (long)(n / period);
-    char *step = calloc((size_t)blocks, 1);
+    const long back = (analyzer_delay(an) + (long)period - 1) / (long)period;
+    signed char *step = malloc((size_t)blocks);
+    memset(step, -1, (size_t)blocks);
     float *m = malloc(period * sizeof *m);
     *n_steps = 0;
     for (long b = 0; b < blocks; b++) {
         for (size_t i = 0; i < period; i++)
             m[i] = (l[b * period + i] + r[b * period + i]) / 2.0f;
-        step[b] = analyzer_push(an, m, period, NULL, NULL) > 0;
-        *n_steps += step[b];
+        int got = 0;
+        for (size_t i = 0; i < period; i += PUSH_FRAMES)
+            got += analyzer_push(an, m + i, period - i < PUSH_FRAMES ? period - i : PUSH_FRAMES,
+                                 NULL, NULL);
+        if (got > 0) {
+            for (long k = b - back < 0 ? 0 : b - back; k <= b; k++)
+                step[k] = (signed char)(k - (b - back) < MAX_WINDOW ? k - (b - back) : MAX_WINDOW);
+            *n_steps += got;
+        }
     }
     free(m);
     analyzer_destroy(an);
@@ -171,9 +192,9 @@ static void evict_caches(void)
 }
 
 /* Run the stream through a fresh instance; wall and CPU time of every
- * run(). With cold, evict the caches before every step block. */
+ * run(). Evict the caches before the blocks `evict` marks (NULL: none). */
 static void run_stream(host *h, double rate, size_t period, const float *l, const float *r,
-                       size_t n, const char *step, int cold, double *wall, double *cpu)
+                       size_t n, const char *evict, double *wall, double *cpu)
 {
     instance in;
     if (open_instance(h, rate, period, &in)) {
@@ -184,7 +205,7 @@ static void run_stream(host *h, double rate, size_t period, const float *l, cons
     for (long b = 0; b < blocks; b++) {
         memcpy(in.in[0], l + b * period, period * sizeof *l);
         memcpy(in.in[1], r + b * period, period * sizeof *r);
-        if (cold && step[b])
+        if (evict && evict[b])
             evict_caches();
         double c0 = clock_us(CLOCK_THREAD_CPUTIME_ID), w0 = clock_us(CLOCK_MONOTONIC);
         lilv_instance_run(in.inst, (uint32_t)period);
@@ -231,9 +252,62 @@ static void crnn_share(const weights *w, int M, int n)
     const double cmed = quantile(t + n, n, 0.5), cmax = t[2 * n - 1];
     printf("  crnn_step alone: %.1f us median, %.1f max; caches evicted: %.1f median, %.1f max\n",
            wmed, wmax, cmed, cmax);
+    /* The same steps in slices (slice 0 includes crnn_step_begin). */
+    const int ns = crnn_slices(net);
+    double *ts = malloc(2 * (size_t)ns * n * sizeof *ts);
+    crnn_reset(net);
+    for (int cold = 0; cold < 2; cold++)
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < ns; k++) {
+                if (cold)
+                    evict_caches();
+                double c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+                if (k == 0)
+                    crnn_step_begin(net, x + (size_t)i * M);
+                crnn_step_slice(net, y);
+                ts[((size_t)cold * ns + k) * n + i] = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
+            }
+    printf("  crnn in %d slices (us, median warm / median cold / max cold):", ns);
+    for (int k = 0; k < ns; k++) {
+        double *wk = ts + (size_t)k * n, *ck = ts + ((size_t)ns + k) * n;
+        const double a = quantile(wk, n, 0.5), b = quantile(ck, n, 0.5);
+        printf("%s %.1f/%.1f/%.1f", k ? "," : "", a, b, ck[n - 1]);
+    }
+    printf("\n");
+    free(ts);
     free(t);
     free(x);
     crnn_destroy(net);
+}
+
+/* Step calls one by one at 32 frames: by place after the segment's end,
+ * the median CPU time warm and the largest cold; and the largest cold of
+ * the other evicted blocks (hop). */
+static void by_place(const signed char *step, const char *evict, long blocks, const double *warm,
+                     const double *cold)
+{
+    double hop = 0;
+    for (long b = 0; b < blocks; b++)
+        if (evict[b] && step[b] < 0 && cold[b] > hop)
+            hop = cold[b];
+    static double v[MAX_WINDOW + 1][4096];
+    long nv[MAX_WINDOW + 1] = {0};
+    double cmax[MAX_WINDOW + 1] = {0};
+    int last = -1;
+    for (long b = 0; b < blocks; b++) {
+        const int k = step[b];
+        if (k < 0)
+            continue;
+        if (nv[k] < 4096)
+            v[k][nv[k]++] = warm[b];
+        cmax[k] = cold[b] > cmax[k] ? cold[b] : cmax[k];
+        last = k > last ? k : last;
+    }
+    printf("      step calls after the segment's end (median warm / max cold):");
+    for (int k = 0; k <= last; k++)
+        printf("%s %d: %.1f/%.1f", k ? "," : "", k, quantile(v[k], nv[k], 0.5), cmax[k]);
+    printf("\n      other resampler/STFT blocks of the first %.0f s, max cold: %.1f\n", HOP_SECONDS,
+           hop);
 }
 
 /* w: the model (the bench owns it), label: what it is. */
@@ -264,23 +338,29 @@ static void bench_model(host *h, const char *label, weights *w, const char *bund
             const size_t period = periods[pi];
             const long blocks = (long)(n / period);
             long n_steps;
-            char *step = step_blocks(w, rate, l, r, n, period, &n_steps);
+            signed char *step = step_blocks(w, rate, l, r, n, period, &n_steps);
             double *wall = malloc(blocks * sizeof *wall), *cpu = malloc(blocks * sizeof *cpu);
-            double *st = malloc((n_steps + 1) * sizeof *st);
-            run_stream(h, rate, period, l, r, n, step, 0, wall, cpu);
+            double *cpu_warm = malloc(blocks * sizeof *cpu_warm);
+            double *st = malloc((blocks + 1) * sizeof *st);
+            run_stream(h, rate, period, l, r, n, NULL, wall, cpu);
+            memcpy(cpu_warm, cpu, blocks * sizeof *cpu);
             long k = 0;
             for (long b = 0; b < blocks; b++)
-                if (step[b])
+                if (step[b] >= 0)
                     st[k++] = cpu[b];
             const double step_med = quantile(st, k, 0.5), step_max = k ? st[k - 1] : 0;
             const double cpu_max = quantile(cpu, blocks, 1.0);
             const double p50 = quantile(wall, blocks, 0.5), p999 = quantile(wall, blocks, 0.999);
             const double wmax = wall[blocks - 1], budget = period * 1e6 / rate;
             double cold_max = 0;
+            char *evict = calloc((size_t)blocks, 1);
             if (period == periods[0]) {
-                run_stream(h, rate, period, l, r, n, step, 1, wall, cpu);
+                const long hop_blocks = (long)(HOP_SECONDS * rate / (double)period);
                 for (long b = 0; b < blocks; b++)
-                    if (step[b] && cpu[b] > cold_max)
+                    evict[b] = step[b] >= 0 || (b < hop_blocks && (b + 1) * period % CHUNK == 0);
+                run_stream(h, rate, period, l, r, n, evict, wall, cpu);
+                for (long b = 0; b < blocks; b++)
+                    if (step[b] >= 0 && cpu[b] > cold_max)
                         cold_max = cpu[b];
             }
             const double worst = cold_max > cpu_max ? cold_max : cpu_max;
@@ -288,8 +368,12 @@ static void bench_model(host *h, const char *label, weights *w, const char *bund
             if (cold_max > 0)
                 snprintf(cold, sizeof cold, "%8.1f", cold_max);
             printf("  %6.0f %6zu %7.1f | %8.2f %8.2f %8.1f %8.1f | %5ld %8.1f %8.1f %8s | %5.1f%%\n",
-                   rate, period, budget, p50, p999, wmax, cpu_max, k, step_med, step_max, cold,
-                   100.0 * worst / budget);
+                   rate, period, budget, p50, p999, wmax, cpu_max, n_steps, step_med, step_max,
+                   cold, 100.0 * worst / budget);
+            if (period == periods[0])
+                by_place(step, evict, blocks, cpu_warm, cpu);
+            free(evict);
+            free(cpu_warm);
             free(step);
             free(wall);
             free(cpu);
