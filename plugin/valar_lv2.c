@@ -94,6 +94,12 @@
  * input between two slices of a step (analyzer_spread), so that a run() of
  * up to PUSH_FRAMES frames carries at most one. */
 #define PUSH_FRAMES 32
+/* Input frames between two slices of a step. 0 puts each whole step in the
+ * run() that completes its segment: only bench_plugin_run's unspread copy
+ * of the plugin, built to show what spreading saves. */
+#ifndef VALAR_LV2_SPREAD
+#define VALAR_LV2_SPREAD PUSH_FRAMES
+#endif
 #define MODEL_PATH_MAX 4096
 
 /* Port indices. The mono variant has one audio port each way, so every
@@ -311,9 +317,9 @@ static bool load_model(valar_plugin *p, const char *path, analyzer **an, analyze
         *an = NULL;
         return false;
     }
-    /* cannot fail: fresh analyzers, a positive spacing */
-    (void)analyzer_spread(*an, PUSH_FRAMES);
-    (void)analyzer_spread(*spare, PUSH_FRAMES);
+    /* cannot fail: fresh analyzers, a spacing >= 0 */
+    (void)analyzer_spread(*an, VALAR_LV2_SPREAD);
+    (void)analyzer_spread(*spare, VALAR_LV2_SPREAD);
     return true;
 }
 
