@@ -9,7 +9,7 @@
  * segment completes (analyzer_spread). A result thus comes analyzer_delay()
  * frames (slices x PUSH_FRAMES: 128 with the shipped model) after its
  * segment's end, bit for bit what a whole step gives (the figures:
- * bench_plugin_run's output, README.md, section Speed). analyzer_push never
+ * bench_plugin_run's output in docs/figures.md). analyzer_push never
  * allocates, locks or does I/O. Only model loading, which reads a file and
  * allocates, goes through the worker:
  *

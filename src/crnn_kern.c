@@ -257,7 +257,7 @@ static void dense_end(const float *restrict bias, const float *restrict acc, int
 
 /* Activations over whole padded arrays, branch-free so that the compiler
  * vectorises them (libm's expf and tanhf are scalar calls): Cephes' expf and
- * tanhf polynomials (their error: README.md, Speed, numerics). */
+ * tanhf polynomials (their error: docs/design.md, Speed). */
 static inline float exp_c(float x)
 {
     x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;

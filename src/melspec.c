@@ -31,7 +31,7 @@
  * at least WARM_MIN_CHUNKS calls), so that soxr has grown all its internal
  * buffers before the first melspec_feed: it allocates during its first few
  * hundred calls, and feed must not. melspec-alloc checks that it does not,
- * from 1 kHz to 1 MHz; README.md (LV2 plugin, real-time behaviour) has what
+ * from 1 kHz to 1 MHz; docs/design.md (Real-time rules) has what
  * shorter warm-ups left. */
 #define WARM_SECONDS 4.0
 #define WARM_MIN_CHUNKS 64

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Make the README's pictures from examples/demo.ogg (never from other data):
+# Make the pictures of README.md and docs/ from examples/demo.ogg (never from other data):
 #   docs/img/plot.svg  valar analyze --plot examples/demo.ogg
 #   docs/img/live.png  the page of valar listen --http after demo.ogg was
 #                      played three times through a private jackd -d dummy

@@ -1,7 +1,7 @@
 /* valar-train: trains the CRNN of Malik et al. 2017 and writes weight files
  * for valar; `valar-train eval` measures a weight file against baselines;
  * `valar-train labels` makes song-level labels from mood tags. A thin shell
- * over the train/ modules. See README.md, section Training. */
+ * over the train/ modules. See docs/training.md. */
 #include "melspec.h"
 #include "model.h"
 #include "optparse.h"
@@ -88,7 +88,7 @@ static void usage(FILE *f)
         "  --threads N         (default: all cores)\n"
         "  --quiet             no progress output\n"
         "  --help              this text\n"
-        "See README.md, section Training (data layout, split file, alignment, every flag).\n");
+        "See valar-train(1) and docs/training.md (data layout, split file, alignment, every flag).\n");
 }
 
 /* ---- options ---- */

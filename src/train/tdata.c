@@ -482,7 +482,7 @@ static void job_extract(void *ctx, int j)
 /* ---- loading a set ---- */
 
 /* Finds <dir>/<id>.<ext>; returns the extension, or NULL. The extensions
- * (formats libsndfile reads) are tried in this order, which the README
+ * (formats libsndfile reads) are tried in this order, which docs/training.md
  * (Data layout) lists: the first existing file wins. */
 static const char *find_audio(const char *dir, const char *id, char *path, size_t len,
                               struct stat *st)

@@ -6,7 +6,7 @@ Usage: test_library.py VALAR_EXE WORK_DIR
 per-segment rows, JSON Lines, -r walks (symbolic link loops, audio by
 content or extension), --files-from with odd names, --resume after SIGKILL
 and SIGINT, the progress bar on a terminal, and the GNU parallel recipe of
-the README. Predicted values are never hard-coded (the models are
+docs/analyze.md. Predicted values are never hard-coded (the models are
 placeholders): every check compares valar with valar or with arithmetic.
 """
 import csv
@@ -424,7 +424,7 @@ check(r.returncode == 1 and "no-such-list" in err(r), "a missing --files-from li
 r = run("-r", os.path.join(walk, "x", "y", "up", "y", "up", "no-such"))
 check(r.returncode == 1, "a missing path under -r is a failed file")
 
-# 9. The README's GNU parallel recipe, locally (-S : is this machine; other
+# 9. The GNU parallel recipe of docs/analyze.md, locally (-S : is this machine; other
 #    hosts would be listed the same way): split the list, merge the lines.
 par = shutil.which("parallel")
 check(par is not None, "GNU parallel is installed (tools/install-deps.sh)")

@@ -14,8 +14,10 @@ sample has arrived). Pairs whose means lie less than 0.1 apart are left out
 follow), and pairs whose output never passes the midpoint within B are
 counted.
 
-usage: bench_response.py VALAR DATA_4Q WORK_DIR [PAIRS_PER_TRANSITION [MODEL]]
-(MODEL: a streaming weight file instead of the shipped one)
+usage: bench_response.py VALAR DATA_4Q WORK_DIR [PAIRS_PER_TRANSITION [MODEL [SET]]]
+(MODEL: a streaming weight file instead of the shipped one, '-' for the
+shipped one; SET: the clips of split.txt's set SET instead of test, e.g. val
+to compare models without looking at the test set)
 """
 import csv
 import io
@@ -28,7 +30,8 @@ import numpy as np
 
 VALAR, DATA, WORK = sys.argv[1:4]
 PER = int(sys.argv[4]) if len(sys.argv) > 4 else 8
-MODEL = ["-m", sys.argv[5]] if len(sys.argv) > 5 else ["-s"]
+MODEL = ["-m", sys.argv[5]] if len(sys.argv) > 5 and sys.argv[5] != "-" else ["-s"]
+SET = sys.argv[6] if len(sys.argv) > 6 else "test"
 RATE = 44100
 
 
@@ -55,7 +58,7 @@ def main():
     test = []
     for line in open(os.path.join(DATA, "split.txt")):
         p = line.split("#")[0].split()
-        if p and p[0] == "test":
+        if p and p[0] == SET:
             test += p[1:]
     quad = {r["Song"]: r["Quadrant"] for r in
             csv.DictReader(open(os.path.join(DATA, "panda_dataset_taffc_annotations.csv")))}

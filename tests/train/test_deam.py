@@ -223,7 +223,7 @@ def walkthrough_checks(exe, work, data, split, model):
     r = run(tl + ["--quiet"])
     check(r.returncode == 0 and r.stderr == "", "--quiet: no time-limit line: " + r.stderr)
 
-    # 6. audio extensions beyond .mp3/.wav/.flac/.ogg (as the README lists)
+    # 6. audio extensions beyond .mp3/.wav/.flac/.ogg (as docs/training.md lists)
     if shutil.which("sox"):
         ext = os.path.join(work, "ext")
         shutil.copytree(data, ext)
