@@ -46,7 +46,7 @@ def spread_frames_max(model, push_frames=32, slice_bytes=128 * 1024):
     """The most input frames valar.lv2 may report a result after its
     segment's end on top of the resampler's delay, with `model` (a weight
     file): the step is spread over one slice per push_frames frames
-    (README.md, LV2 plugin, real-time behaviour), the network's dense
+    (docs/plugin.md, Real-time behaviour), the network's dense
     weights in slices of at most slice_bytes, plus one slice for the conv
     and one for the GRUs and maxouts."""
     tensors, _ = read_safetensors(model)
