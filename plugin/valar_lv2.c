@@ -1,10 +1,15 @@
 /* valar.lv2: arousal and valence of the audio passing through, every 500 ms,
  * as two control outputs. Audio is copied through unchanged.
  *
- * Analysis runs inside run(): the feature work is spread over the blocks
- * (resampling, one FFT per 20 ms hop) and the step once per 500 ms (one CRNN
- * step) costs a few percent of even a 32-frame block (the figures:
- * bench_plugin_run's output in docs/figures.md); analyzer_push never
+ * Analysis runs inside run(), spread so that no run() carries much of it:
+ * the feature work comes as the audio does (resampling, one FFT per 20 ms
+ * hop), and each 500 ms step is cut into slices (the segment's mel bands and
+ * the network's first slice, then the rest of the network in slices of
+ * bounded memory traffic), one per PUSH_FRAMES input frames after the
+ * segment completes (analyzer_spread). A result thus comes analyzer_delay()
+ * frames (slices x PUSH_FRAMES: 128 with the shipped model) after its
+ * segment's end, bit for bit what a whole step gives (the figures:
+ * bench_plugin_run's output in docs/figures.md). analyzer_push never
  * allocates, locks or does I/O. Only model loading, which reads a file and
  * allocates, goes through the worker:
  *
@@ -33,14 +38,17 @@
  *                   model changed meanwhile)
  *
  * A restart that finds no spare (two within one worker round trip) happens
- * at the start of the first run() after the spare is back.
+ * at the start of the first run() after the spare is back. A step still in
+ * flight in the old analyzer is dropped with it: its result, which belongs
+ * to the audio before the restart, would otherwise land after it.
  *
  * MIDI out: every result is also sent as control changes (midicc.h, the
  * same bytes `valar listen` sends on JACK MIDI), so DAWs that record MIDI
  * but cannot record plugin output ports get the curve onto the timeline.
  * The events are timed within the block: the input is pushed in PUSH_FRAMES
  * pieces and a result is stamped with the last frame of the piece in which
- * its segment completed (at most PUSH_FRAMES - 1 frames late). */
+ * its step finished (analyzer_delay() frames after the segment completed,
+ * plus at most PUSH_FRAMES - 1). */
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -82,8 +90,16 @@
 #define VALAR_MONO_URI VALAR_URI "mono"
 #define VALAR_MODEL_URI VALAR_URI "model"
 
-/* Frames per analyzer_push: the resolution of the MIDI event times. */
+/* Frames per analyzer_push: the resolution of the MIDI event times, and the
+ * input between two slices of a step (analyzer_spread), so that a run() of
+ * up to PUSH_FRAMES frames carries at most one. */
 #define PUSH_FRAMES 32
+/* Input frames between two slices of a step. 0 puts each whole step in the
+ * run() that completes its segment: only bench_plugin_run's unspread copy
+ * of the plugin, built to show what spreading saves. */
+#ifndef VALAR_LV2_SPREAD
+#define VALAR_LV2_SPREAD PUSH_FRAMES
+#endif
 #define MODEL_PATH_MAX 4096
 
 /* Port indices. The mono variant has one audio port each way, so every
@@ -301,6 +317,9 @@ static bool load_model(valar_plugin *p, const char *path, analyzer **an, analyze
         *an = NULL;
         return false;
     }
+    /* cannot fail: fresh analyzers, a spacing >= 0 */
+    (void)analyzer_spread(*an, VALAR_LV2_SPREAD);
+    (void)analyzer_spread(*spare, VALAR_LV2_SPREAD);
     return true;
 }
 

@@ -1,6 +1,7 @@
 #include "analyzer.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,6 +18,13 @@ struct analyzer {
     melspec *mel;
     crnn *net;
     float *mix; /* MIX_FRAMES mono samples */
+    /* analyzer_spread: the step in flight and when its next slice is due */
+    int spread;        /* input samples between slices; 0: whole steps */
+    int busy;          /* a step is in flight */
+    int started;       /* its first slice (features, crnn_step_begin) has run */
+    long seg_index;    /* its segment */
+    uint64_t consumed; /* input samples taken since create or reset */
+    uint64_t due;      /* input position of its next slice */
 };
 
 /* The parts, in a->mel, a->net and a->mix. */
@@ -78,6 +86,8 @@ void analyzer_reset(analyzer *a)
 {
     melspec_reset(a->mel);
     crnn_reset(a->net);
+    a->busy = a->started = 0;
+    a->consumed = 0;
 }
 
 double analyzer_input_rate(const analyzer *a)
@@ -85,16 +95,12 @@ double analyzer_input_rate(const analyzer *a)
     return a->input_rate;
 }
 
-/* The pushing thread: run the network on the segment melspec just
- * completed and report it. */
-static int emit(analyzer *a, analyzer_cb cb, void *user)
+/* The pushing thread: the result of segment `index` to the callback. */
+static int report(const analyzer *a, long index, const float out[2], analyzer_cb cb, void *user)
 {
-    float out[2];
-    if (crnn_step(a->net, melspec_frame(a->mel), out) < 0)
-        return 0; /* cannot happen: the kind was checked at create */
     if (cb) {
         analyzer_result r;
-        r.time_s = (double)melspec_frame_index(a->mel) * a->segment_ms / 1000.0;
+        r.time_s = (double)index * a->segment_ms / 1000.0;
         r.arousal = out[0];
         r.valence = out[1];
         cb(user, &r);
@@ -102,10 +108,110 @@ static int emit(analyzer *a, analyzer_cb cb, void *user)
     return 1;
 }
 
+/* The pushing thread: run the network on the segment melspec just
+ * completed and report it. */
+static int emit(analyzer *a, analyzer_cb cb, void *user)
+{
+    float out[2];
+    melspec_frame_compute(a->mel); /* spread, in analyzer_finish */
+    if (crnn_step(a->net, melspec_frame(a->mel), out) < 0)
+        return 0; /* cannot happen: the kind was checked at create */
+    return report(a, melspec_frame_index(a->mel), out, cb, user);
+}
+
+/* The pushing thread (the LV2 plugin's run()): the next slice of the step
+ * in flight; 1 if it finished and reported it. */
+static int slice(analyzer *a, analyzer_cb cb, void *user)
+{
+    float out[2];
+    if (!a->started) {
+        melspec_frame_compute(a->mel);
+        crnn_step_begin(a->net, melspec_frame(a->mel));
+        a->started = 1;
+    }
+    if (crnn_step_slice(a->net, out) != 1)
+        return 0;
+    a->busy = 0;
+    return report(a, a->seg_index, out, cb, user);
+}
+
+/* The pushing thread: the rest of the step in flight at once. */
+static int finish_step(analyzer *a, analyzer_cb cb, void *user)
+{
+    int count = 0;
+    while (a->busy)
+        count += slice(a, cb, user);
+    return count;
+}
+
+/* The pushing thread: a segment completed; its step starts `spread`
+ * samples from here. One still in flight is finished first: its features
+ * are in melspec_frame, computed when this segment closed. */
+static int start_step(analyzer *a, analyzer_cb cb, void *user)
+{
+    int count = 0;
+    if (a->busy) {
+        if (!a->started) {
+            crnn_step_begin(a->net, melspec_frame(a->mel));
+            a->started = 1;
+        }
+        count = finish_step(a, cb, user);
+    }
+    a->busy = 1;
+    a->started = 0;
+    a->seg_index = melspec_frame_index(a->mel);
+    a->due = a->consumed + (uint64_t)a->spread;
+    return count;
+}
+
+/* analyzer_push when spread: input is fed up to the point where the next
+ * slice is due, so slices land at fixed stream positions whatever the
+ * block sizes. */
+static int push_spread(analyzer *a, const float *mono, size_t n, analyzer_cb cb, void *user)
+{
+    int count = 0;
+    size_t pos = 0;
+    for (;;) {
+        if (a->busy && a->consumed >= a->due) {
+            a->due += (uint64_t)a->spread;
+            count += slice(a, cb, user);
+            continue;
+        }
+        size_t lim = n - pos;
+        if (a->busy && a->due - a->consumed < lim)
+            lim = (size_t)(a->due - a->consumed);
+        int ready = 0;
+        size_t used = melspec_feed(a->mel, mono ? mono + pos : NULL, lim, &ready);
+        pos += used;
+        a->consumed += used;
+        if (ready)
+            count += start_step(a, cb, user);
+        else if (used == 0)
+            break; /* input used up (or melspec took none: avoid spinning) */
+    }
+    return count;
+}
+
+int analyzer_spread(analyzer *a, int frames)
+{
+    if (!a || frames < 0 || a->busy)
+        return VALAR_ERR_ARG;
+    a->spread = frames;
+    melspec_set_deferred(a->mel, frames > 0);
+    return 0;
+}
+
+long analyzer_delay(const analyzer *a)
+{
+    return a && a->spread ? (long)crnn_slices(a->net) * a->spread : 0;
+}
+
 int analyzer_push(analyzer *a, const float *mono, size_t n, analyzer_cb cb, void *user)
 {
     if (!a || (!mono && n))
         return VALAR_ERR_ARG;
+    if (a->spread)
+        return push_spread(a, mono, n, cb, user);
     int count = 0;
     size_t pos = 0;
     while (pos < n) {
@@ -142,8 +248,8 @@ int analyzer_finish(analyzer *a, analyzer_cb cb, void *user)
 {
     if (!a)
         return VALAR_ERR_ARG;
+    int count = finish_step(a, cb, user), ready;
     melspec_finish(a->mel);
-    int count = 0, ready;
     do {
         ready = 0;
         melspec_feed(a->mel, NULL, 0, &ready);

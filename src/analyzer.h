@@ -47,8 +47,29 @@ int analyzer_push(analyzer *a, const float *mono, size_t n, analyzer_cb cb, void
  * VALAR_ERR_ARG also for channels < 1. */
 int analyzer_push_interleaved(analyzer *a, const float *x, size_t frames, int channels,
                               analyzer_cb cb, void *user);
-/* End of stream: flush the resampler and report the remaining complete
- * segments. Returns their number, or VALAR_ERR_ARG. */
+/* End of stream: finish a spread step in flight, flush the resampler and
+ * report the remaining complete segments. Returns their number, or
+ * VALAR_ERR_ARG. */
 int analyzer_finish(analyzer *a, analyzer_cb cb, void *user);
+
+/* Spread each 500 ms step over the input that follows, so that no push of
+ * up to `frames` samples does more than one slice of it (the LV2 plugin's
+ * run(), where a whole step could take too much of a short period): the
+ * segment's mel filterbank and log and the network's first slice
+ * (crnn_step_begin, crnn_step_slice) come `frames` input samples after the
+ * push that completed the segment, each further slice `frames` samples
+ * later. The results are bit for bit those of whole steps, each reported
+ * analyzer_delay() input samples later, in the push that reaches that
+ * point (or in analyzer_finish). A segment that completes with a step
+ * still in flight (not with the shipped models: that needs slices x frames
+ * > 500 ms) first finishes that one at once. frames = 0, the default:
+ * whole steps in the push that completes the segment (valar listen,
+ * valar analyze). Set it before pushing (after create or reset; reset
+ * keeps it). 0, or VALAR_ERR_ARG (frames < 0, a step in flight). Any
+ * thread; real-time safe. */
+int analyzer_spread(analyzer *a, int frames);
+/* The delay spreading adds to every result, in input samples: slices x
+ * frames (0 when not spread). */
+long analyzer_delay(const analyzer *a);
 
 #endif

@@ -40,7 +40,15 @@ struct crnn {
     float *conv;    /* [n_in], padding zero */
     float *dense;   /* [n_dense] */
     float *scratch; /* [n_scratch] */
-    float *block;   /* one allocation holding all of the above */
+    /* sliced steps (crnn_step_begin, crnn_step_slice): the plan, see
+     * plan_slices, and the step in flight */
+    int sl_n;          /* slices per step */
+    int sl_rows0;      /* dense inputs in slice 0, after the conv */
+    int sl_rows;       /* dense inputs in each later slice */
+    int sl_dense_last; /* the slice that ends the dense layer */
+    int sl_next;       /* the next slice to run; -1: no step in flight */
+    float *acc;        /* dense partial sums [n_dense * CRNN_NPART] */
+    float *block;      /* one allocation holding all of the above */
 };
 
 /* ---- loading ---- */
@@ -134,6 +142,7 @@ static void layout(crnn *n, arena *a, int ndir)
     n->conv = take(a, n->n_in);
     n->dense = take(a, n->n_dense);
     n->scratch = take(a, n->n_scratch);
+    n->acc = take(a, (size_t)n->n_dense * CRNN_NPART);
 }
 
 /* PyTorch's [3H][D] input and [3H][H] hidden weights and [3H] bias (gates
@@ -238,6 +247,61 @@ static int read_model(const weights *w, crnn *n, float *eps,
     return check_values(n, src[0], msg, len);
 }
 
+/* ---- slices ----
+ * A slice's cost when the caches are cold (another plugin ran in between)
+ * is about that of bringing in what it touches, so slices are cut by bytes
+ * read and written: the conv (slice 0), then the dense layer's inputs in
+ * ranges that fill each slice up to the budget, then the GRUs and maxouts
+ * (with the last dense range if they fit). */
+
+static size_t conv_bytes(const crnn *n)
+{
+    return sizeof(float) * (10 * (size_t)n->C + 3 * ((size_t)n->M + 2) + (size_t)n->n_in);
+}
+
+/* One dense input: its row of weights and its value. */
+static size_t row_bytes(const crnn *n)
+{
+    return sizeof(float) * ((size_t)n->n_dense + 1);
+}
+
+/* All branches' GRU and maxout, the dense bias, sums and outputs. */
+static size_t tail_bytes(const crnn *n)
+{
+    const crnn_gru *g = &n->br[0].fw;
+    const size_t gates = (size_t)(g->n_zr + g->n_n);
+    const size_t branch = ((size_t)g->n_in + 1 + (size_t)g->Hp) * gates +
+                          ((size_t)n->Gp + 1) * (size_t)n->n_mo + (size_t)n->Hp;
+    return sizeof(float) * ((size_t)n->nb * branch + (2 + CRNN_NPART) * (size_t)n->n_dense +
+                            n->n_scratch);
+}
+
+static void plan_slices(crnn *n, size_t budget)
+{
+    const size_t rb = row_bytes(n), cb = conv_bytes(n);
+    long r0 = cb < budget ? (long)((budget - cb) / rb) / CRNN_NPART * CRNN_NPART : 0;
+    if (r0 > n->n_in)
+        r0 = n->n_in;
+    long rk = (long)(budget / rb) / CRNN_NPART * CRNN_NPART;
+    if (rk < CRNN_NPART)
+        rk = CRNN_NPART;
+    const long rest = n->n_in - r0, more = (rest + rk - 1) / rk; /* slices after 0 */
+    const size_t last = more ? (size_t)(rest - (more - 1) * rk) * rb : cb + (size_t)r0 * rb;
+    n->sl_rows0 = (int)r0;
+    n->sl_rows = (int)rk;
+    n->sl_dense_last = (int)more;
+    n->sl_n = (int)more + 1 + (last + tail_bytes(n) > budget);
+}
+
+/* The dense inputs [*i0, *i1) of slice s (empty after the last range). */
+static void slice_rows(const crnn *n, int s, int *i0, int *i1)
+{
+    long a = s == 0 ? 0 : n->sl_rows0 + (long)(s - 1) * n->sl_rows;
+    long b = n->sl_rows0 + (long)s * n->sl_rows;
+    *i0 = (int)(a < n->n_in ? a : n->n_in);
+    *i1 = (int)(b < n->n_in ? b : n->n_in);
+}
+
 int crnn_create(const weights *w, crnn **out, char *msg, size_t len)
 {
     if (!out)
@@ -278,6 +342,7 @@ int crnn_create(const weights *w, crnn **out, char *msg, size_t len)
     a.used = 0;
     layout(net, &a, ndir);
     fill(net, src, eps, ndir);
+    plan_slices(net, CRNN_SLICE_BYTES);
     crnn_reset(net);
     *out = net;
     return 0;
@@ -357,34 +422,102 @@ const crnn_kern *crnn_kernels(const crnn *net)
 
 void crnn_reset(crnn *net)
 {
+    net->sl_next = -1;
     for (int i = 0; i < 3; i++)
         memset(net->hist[i], 0, (size_t)net->M * sizeof(float));
     for (int b = 0; b < net->nb; b++)
         memset(net->br[b].h, 0, (size_t)net->Hp * sizeof(float));
 }
 
-/* Real-time safe (audio thread in the LV2 plugin, worker in valar listen). */
-int crnn_step(crnn *net, const float *in, float out[2])
+/* The caller's thread (audio or worker): the new frame into the history,
+ * normalised; hist[2] is t, hist[0] is t-2. */
+static void push_frame(crnn *net, const float *in)
 {
-    if (!net || !in || !out)
-        return VALAR_ERR_ARG;
-    if (net->kind != CRNN_STREAMING)
-        return VALAR_ERR_KIND;
-    const crnn_kern *k = net->k;
-    /* Rotate the history so hist[2] is the new frame (t), hist[0] is t-2. */
     float *oldest = net->hist[0];
     net->hist[0] = net->hist[1];
     net->hist[1] = net->hist[2];
     net->hist[2] = oldest;
-    k->normalise(in, net->mean, net->istd, net->M, net->hist[2]);
-    k->conv(net->cw, net->cb, net->hist[0], net->hist[1], net->hist[2], net->C, net->M, net->conv);
-    k->dense(net->dw, net->db, net->conv, net->n_in, net->n_dense, net->dense);
+    net->k->normalise(in, net->mean, net->istd, net->M, net->hist[2]);
+}
+
+static void conv_step(crnn *net)
+{
+    net->k->conv(net->cw, net->cb, net->hist[0], net->hist[1], net->hist[2], net->C, net->M,
+                 net->conv);
+}
+
+/* The caller's thread: GRUs and maxouts of every branch from net->dense. */
+static void branches_step(crnn *net, float out[2])
+{
+    const crnn_kern *k = net->k;
     for (int b = 0; b < net->nb; b++) {
         branch *br = &net->br[b];
         k->gru_step(&br->fw, net->dense + b * net->Dp, br->h, net->scratch);
         k->maxout(br->mw, br->mb, br->h, net->Gp, net->n_mo, net->P, net->K, net->scratch, out + b);
     }
+}
+
+/* Real-time safe (audio thread in the LV2 plugin, worker in valar listen). */
+int crnn_step(crnn *net, const float *in, float out[2])
+{
+    if (!net || !in || !out || net->sl_next >= 0)
+        return VALAR_ERR_ARG;
+    if (net->kind != CRNN_STREAMING)
+        return VALAR_ERR_KIND;
+    push_frame(net, in);
+    conv_step(net);
+    net->k->dense(net->dw, net->db, net->conv, net->n_in, net->n_dense, net->dense);
+    branches_step(net, out);
     return 0;
+}
+
+/* Real-time safe: the audio thread in the LV2 plugin. */
+int crnn_step_begin(crnn *net, const float *in)
+{
+    if (!net || !in || net->sl_next >= 0)
+        return VALAR_ERR_ARG;
+    if (net->kind != CRNN_STREAMING)
+        return VALAR_ERR_KIND;
+    push_frame(net, in);
+    memset(net->acc, 0, (size_t)net->n_dense * CRNN_NPART * sizeof *net->acc);
+    net->sl_next = 0;
+    return 0;
+}
+
+/* Real-time safe: the audio thread in the LV2 plugin. */
+int crnn_step_slice(crnn *net, float out[2])
+{
+    if (!net || !out || net->sl_next < 0)
+        return VALAR_ERR_ARG;
+    const int s = net->sl_next;
+    int i0, i1;
+    if (s == 0)
+        conv_step(net);
+    slice_rows(net, s, &i0, &i1);
+    if (i0 < i1)
+        net->k->dense_part(net->dw, net->conv, net->n_in, net->n_dense, i0, i1, net->acc);
+    if (s == net->sl_dense_last)
+        net->k->dense_end(net->db, net->acc, net->n_dense, net->dense);
+    if (s + 1 < net->sl_n) {
+        net->sl_next = s + 1;
+        return 0;
+    }
+    branches_step(net, out);
+    net->sl_next = -1;
+    return 1;
+}
+
+int crnn_slices(const crnn *net)
+{
+    return net->sl_n;
+}
+
+int crnn_set_slice_bytes(crnn *net, size_t bytes)
+{
+    if (!net || bytes < 1 || net->sl_next >= 0)
+        return VALAR_ERR_ARG;
+    plan_slices(net, bytes);
+    return net->sl_n;
 }
 
 /* One branch over T frames of dense outputs ds [T][n_dense]: GRU(s) into go

@@ -62,12 +62,35 @@ long crnn_n_params(const crnn *net);
  * VALAR_ERR_NOMEM; out is unspecified on failure. */
 int crnn_run_sequence(crnn *net, const float *in, int T, float *out);
 
-/* Streaming: forget the past (state back to zeros). */
+/* Streaming: forget the past (state back to zeros); a sliced step in
+ * flight is dropped. */
 void crnn_reset(crnn *net);
 /* Streaming: one new frame (M raw log-mel values) in, out[0] = arousal,
  * out[1] = valence. O(1) work, no allocation: real-time safe (the audio
  * thread in the LV2 plugin, the worker in valar listen). 0, or VALAR_ERR_KIND
- * on an offline model, VALAR_ERR_ARG; the state is unchanged on failure. */
+ * on an offline model, VALAR_ERR_ARG (also while a sliced step is in
+ * flight); the state is unchanged on failure. */
 int crnn_step(crnn *net, const float *in, float out[2]);
+
+/* Streaming, one step in slices, so that an audio thread can spread it over
+ * several callbacks (the LV2 plugin): crnn_step_begin takes the frame (in
+ * may change afterwards), then each crnn_step_slice does the next slice and
+ * returns 1 after the last, with out written: bit for bit crnn_step's
+ * result and state. A slice reads at most about CRNN_SLICE_BYTES of weights
+ * and activations (the conv, a range of the dense layer's inputs, the GRUs
+ * and maxouts; one part that is bigger on its own is one slice). Real-time
+ * safe, like crnn_step. begin: 0, VALAR_ERR_KIND, or VALAR_ERR_ARG (also
+ * with a step already in flight); slice: 0 (more to do), 1 (done), or
+ * VALAR_ERR_ARG (no step in flight). */
+#define CRNN_SLICE_BYTES (128 * 1024)
+int crnn_step_begin(crnn *net, const float *in);
+int crnn_step_slice(crnn *net, float out[2]);
+/* crnn_step_slice calls per step (1 for small models). */
+int crnn_slices(const crnn *net);
+/* Plan slices of at most about `bytes` instead (tests use small ones).
+ * Returns the new crnn_slices, or VALAR_ERR_ARG (bytes < 1, a step in
+ * flight). Not for the audio thread (not that it allocates: it need not
+ * run there). */
+int crnn_set_slice_bytes(crnn *net, size_t bytes);
 
 #endif

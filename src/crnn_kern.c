@@ -217,6 +217,44 @@ static void dense_frames(const float *w, const float *bias, const float *x, int 
         dense(w, bias, x + (size_t)f * xs, n_in, n_out, y + (size_t)f * ys);
 }
 
+/* Parts of dense() (crnn_kern.h): the same chains of multiply-adds, with
+ * the partial sums kept in acc between calls instead of in registers, so
+ * every lane sees the same operations in the same order. Portable: the
+ * compiler vectorises the loops over a panel's outputs. */
+static void dense_part(const float *restrict w, const float *restrict x, int n_in, int n_out,
+                       int i0, int i1, float *restrict acc)
+{
+    for (int p = 0; p < n_out; p += VW, acc += 4 * VW) {
+        const float *restrict pw = w + (size_t)p * n_in + (size_t)i0 * VW;
+        float a0[VW], a1[VW], a2[VW], a3[VW];
+        memcpy(a0, acc, sizeof a0);
+        memcpy(a1, acc + VW, sizeof a1);
+        memcpy(a2, acc + 2 * VW, sizeof a2);
+        memcpy(a3, acc + 3 * VW, sizeof a3);
+        for (int i = i0; i < i1; i += 4, pw += 4 * VW) {
+            const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+            for (int o = 0; o < VW; o++) {
+                a0[o] = MADD(x0, pw[o], a0[o]);
+                a1[o] = MADD(x1, pw[VW + o], a1[o]);
+                a2[o] = MADD(x2, pw[2 * VW + o], a2[o]);
+                a3[o] = MADD(x3, pw[3 * VW + o], a3[o]);
+            }
+        }
+        memcpy(acc, a0, sizeof a0);
+        memcpy(acc + VW, a1, sizeof a1);
+        memcpy(acc + 2 * VW, a2, sizeof a2);
+        memcpy(acc + 3 * VW, a3, sizeof a3);
+    }
+}
+
+static void dense_end(const float *restrict bias, const float *restrict acc, int n_out,
+                      float *restrict y)
+{
+    for (int p = 0; p < n_out; p += VW, acc += 4 * VW)
+        for (int o = 0; o < VW; o++)
+            y[p + o] = bias[p + o] + ((acc[o] + acc[VW + o]) + (acc[2 * VW + o] + acc[3 * VW + o]));
+}
+
 /* Activations over whole padded arrays, branch-free so that the compiler
  * vectorises them (libm's expf and tanhf are scalar calls): Cephes' expf and
  * tanhf polynomials (their error: docs/design.md, Speed). */
@@ -353,5 +391,6 @@ static double peak(long n, float *sink)
 #define STR(a) STR_(a)
 
 const crnn_kern CAT(crnn_kern_, KERN_SET) = {
-    STR(KERN_SET), normalise, conv, dense, dense_frames, gru_step, maxout, peak,
+    STR(KERN_SET), normalise, conv, dense, dense_frames, dense_part, dense_end, gru_step, maxout,
+    peak,
 };

@@ -60,6 +60,14 @@ typedef struct {
      * to nf dense() calls but reading the weights once per few frames. */
     void (*dense_frames)(const float *w, const float *bias, const float *x, int xs, int nf,
                          int n_in, int n_out, float *y, int ys);
+    /* dense() in parts, for a step spread over several calls: acc holds the
+     * CRNN_NPART partial sums of every output, [n_out / CRNN_VW][CRNN_NPART]
+     * [CRNN_VW], zero to start; dense_part adds inputs [i0, i1) (multiples
+     * of CRNN_NPART), dense_end writes y = bias + ((p0 + p1) + (p2 + p3)).
+     * Over parts that cover the inputs, bit-identical to dense(). */
+    void (*dense_part)(const float *w, const float *x, int n_in, int n_out, int i0, int i1,
+                       float *acc);
+    void (*dense_end)(const float *bias, const float *acc, int n_out, float *y);
     /* h <- GRU(x, h); h has Hp floats whose padding stays zero. */
     void (*gru_step)(const crnn_gru *g, const float *x, float *h, float *scratch);
     /* out[p] = clip(max_k (b[p*K + k] + W x)[p*K + k]) for p < P; W: panels

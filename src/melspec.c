@@ -65,6 +65,9 @@ struct melspec {
 
     double *acc;       /* per-bin sum of power over this segment's frames */
     int frames_in_seg; /* frames summed into acc */
+    int deferred;      /* melspec_set_deferred */
+    double *done;      /* deferred: the closed segment's sums while pending, else zeros */
+    int pending;       /* deferred: done holds a segment not yet in frame */
     float *frame;      /* last completed segment's log energies */
     long index;        /* its index, -1 before the first */
 
@@ -358,9 +361,10 @@ static int make_stft(melspec *m)
     m->band_len = malloc(M * sizeof *m->band_len);
     m->band_off = malloc(M * sizeof *m->band_off);
     m->acc = malloc((size_t)m->n_bins * sizeof *m->acc);
+    m->done = malloc((size_t)m->n_bins * sizeof *m->done);
     m->frame = malloc(M * sizeof *m->frame);
     if (!m->window || !m->hist || !m->fft_in || !m->fft_out || !m->band_start || !m->band_len ||
-        !m->band_off || !m->acc || !m->frame || build_filterbank(m))
+        !m->band_off || !m->acc || !m->done || !m->frame || build_filterbank(m))
         return VALAR_ERR_NOMEM;
     /* periodic Hann (scipy get_window('hann', N, fftbins=True)) */
     for (size_t i = 0; i < N; i++)
@@ -444,6 +448,7 @@ void melspec_destroy(melspec *m)
     free(m->band_off);
     free(m->wt);
     free(m->acc);
+    free(m->done);
     free(m->frame);
     free(m->chunk);
     free(m->res);
@@ -473,6 +478,8 @@ void melspec_reset(melspec *m)
     memset(m->hist, 0, (size_t)m->n_fft * sizeof *m->hist);
     m->fill = 0;
     memset(m->acc, 0, (size_t)m->n_bins * sizeof *m->acc);
+    memset(m->done, 0, (size_t)m->n_bins * sizeof *m->done);
+    m->pending = 0;
     m->frames_in_seg = 0;
     for (int b = 0; b < m->n_mels; b++)
         m->frame[b] = logf(m->cfg.log_floor);
@@ -508,19 +515,50 @@ static void stft_frame(melspec *m)
     }
 }
 
-static void end_segment(melspec *m)
+/* A segment's power sums into m->frame; the sums are zeroed for reuse. */
+static void mel_log(melspec *m, double *restrict sums)
 {
     const double floor_ = (double)m->cfg.log_floor;
     for (int b = 0; b < m->n_mels; b++) {
         const float *w = m->wt + m->band_off[b];
-        const double *p = m->acc + m->band_start[b];
+        const double *p = sums + m->band_start[b];
         double s = 0.0;
         for (int i = 0; i < m->band_len[b]; i++)
             s += (double)w[i] * p[i];
         double mean = s / m->frames_per_seg;
         m->frame[b] = (float)log(mean > floor_ ? mean : floor_);
     }
-    memset(m->acc, 0, (size_t)m->n_bins * sizeof *m->acc);
+    memset(sums, 0, (size_t)m->n_bins * sizeof *sums);
+}
+
+void melspec_frame_compute(melspec *m)
+{
+    if (m && m->pending) {
+        mel_log(m, m->done);
+        m->pending = 0;
+    }
+}
+
+void melspec_set_deferred(melspec *m, int on)
+{
+    if (!m)
+        return;
+    melspec_frame_compute(m);
+    m->deferred = on != 0;
+}
+
+/* Deferred, the sums only change places with the (zeroed) spare. */
+static void end_segment(melspec *m)
+{
+    if (m->deferred) {
+        melspec_frame_compute(m);
+        double *t = m->done;
+        m->done = m->acc;
+        m->acc = t;
+        m->pending = 1;
+    } else {
+        mel_log(m, m->acc);
+    }
     m->frames_in_seg = 0;
     m->index++;
 }

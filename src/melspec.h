@@ -77,6 +77,15 @@ size_t melspec_feed(melspec *m, const float *in, size_t n, int *ready);
 void melspec_finish(melspec *m);
 /* The n_mels log energies of the last completed segment. */
 const float *melspec_frame(const melspec *m);
+/* Deferred segments, to spread a segment's work over several calls (the
+ * LV2 plugin): with on, melspec_feed only closes a segment (ready = 1,
+ * melspec_frame_index advances) and melspec_frame_compute then applies the
+ * mel filterbank and the log (the same numbers), after which melspec_frame
+ * holds them. A segment left uncomputed is computed when the next one
+ * closes. Any time (a pending segment is computed first); reset keeps the
+ * setting. Real-time safe; the feeding thread. */
+void melspec_set_deferred(melspec *m, int on);
+void melspec_frame_compute(melspec *m);
 /* Index of that segment (0 for the first), i.e. it starts at index * 0.5 s. */
 long melspec_frame_index(const melspec *m);
 int melspec_n_mels(const melspec *m);

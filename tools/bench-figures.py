@@ -51,9 +51,13 @@ BENCHMARKS = [
      "[design.md](design.md#the-lv2-plugin)."),
     ("plugin-run", "the real plugin's worst run()",
      "`bench_plugin_run`: the real `valar.lv2` loaded with lilv, with the "
-     "shipped streaming model and models of several widths, every `run()` of 60 s of stereo audio timed "
-     "(thread CPU time and wall clock) per rate and period; step blocks with "
-     "warm caches and with all caches evicted first, and `crnn_step` alone."),
+     "shipped streaming model and a 32-wide one, every `run()` of 20 s of stereo "
+     "audio timed (thread CPU time, least of 3 replays, and wall clock) per rate "
+     "and period, with each 500 ms step spread over `run()` calls (the plugin as "
+     "shipped) and whole (the same source built without spreading, as before); "
+     "step calls with warm caches and with all caches evicted first, the worst "
+     "`run()` as a share of the period, and `crnn_step` alone and in slices. "
+     "Why and how: [design.md](design.md#the-lv2-plugin)."),
     ("listen-cost", "valar listen on a JACK server",
      "`test_listen.py bench`: `valar listen --stats` on a real `jackd -d "
      "dummy` at 48 kHz (not real-time), with OSC, MIDI and stdout on: the "

@@ -1,6 +1,7 @@
-/* analyzer_push and analyzer_push_interleaved never allocate or free.
- * Links tests/common/alloc_count.c (which interposes malloc) directly, so it
- * is built without sanitizers only (suite 'nosan'). */
+/* analyzer_push and analyzer_push_interleaved never allocate or free, also
+ * spread (analyzer_spread, with the shipped model: steps in slices). Links
+ * tests/common/alloc_count.c (which interposes malloc) directly, so it is
+ * built without sanitizers only (suite 'nosan'). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,14 +11,24 @@
 
 int main(void)
 {
-    weights *w = load_placeholder("streaming");
-    const double rates[] = {48000, 22050};
+    weights *placeholder = load_placeholder("streaming"), *shipped = NULL;
+    char path[4096], msg[512];
+    snprintf(path, sizeof path, "%s/valar-streaming.safetensors",
+             getenv("VALAR_MODEL_DIR") ? getenv("VALAR_MODEL_DIR") : "models");
+    if (weights_load(path, &shipped, msg, sizeof msg)) {
+        fprintf(stderr, "cannot load %s: %s\n", path, msg);
+        return 1;
+    }
+    const double rates[] = {48000, 22050, 96000, 44100};
+    const int spreads[] = {0, 0, 32, 32};
     const size_t blocks[] = {64, 1, 4096, 100000};
     int failed = 0;
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 4; i++) {
         analyzer *a;
-        char msg[512];
+        weights *w = spreads[i] ? shipped : placeholder;
         int err = analyzer_create(w, rates[i], &a, msg, sizeof msg);
+        if (!err)
+            err = analyzer_spread(a, spreads[i]);
         if (err) {
             fprintf(stderr, "analyzer_create: %s\n", msg);
             return 1;
@@ -44,8 +55,8 @@ int main(void)
                     valar_rt_leave();
                 }
                 long allocs = alloc_count_allocations() - before;
-                printf("%g Hz, block %zu, %s: %zu results, %ld allocations+frees\n", rates[i],
-                       blocks[b], stereo ? "stereo" : "mono", c.n, allocs);
+                printf("%g Hz, spread %d, block %zu, %s: %zu results, %ld allocations+frees\n",
+                       rates[i], spreads[i], blocks[b], stereo ? "stereo" : "mono", c.n, allocs);
                 if (allocs != 0 || c.n < 8) {
                     fprintf(stderr, "FAIL: %ld allocations+frees, %zu results (want 0, >= 8)\n",
                             allocs, c.n);
@@ -62,7 +73,8 @@ int main(void)
         fprintf(stderr, "FAIL: no real-time sections counted\n");
         failed = 1;
     }
-    weights_destroy(w);
+    weights_destroy(placeholder);
+    weights_destroy(shipped);
     printf(failed ? "FAILED\n" : "ok\n");
     return failed;
 }

@@ -1,6 +1,7 @@
 """Test material shared by the plugin tests (tests/plugin/test_plugin.py,
 tests/plugin/test_ardour.py): a test signal whose analysis changes from
-segment to segment, and a second valid streaming model.
+segment to segment, a second valid streaming model, and the most the
+plugin's spread steps may delay a result.
 
 Import it with
     sys.path.insert(0, os.path.join(os.environ["VALAR_SRC"], "tests", "common"))
@@ -39,3 +40,15 @@ def alt_model(path, default):
         if name.endswith("weight"):
             tensors[name] = t * -1.5 + rng.normal(0, 0.2, t.shape).astype(np.float32)
     write_safetensors(path, tensors, meta)
+
+
+def spread_frames_max(model, push_frames=32, slice_bytes=128 * 1024):
+    """The most input frames valar.lv2 may report a result after its
+    segment's end on top of the resampler's delay, with `model` (a weight
+    file): the step is spread over one slice per push_frames frames
+    (docs/plugin.md, Real-time behaviour), the network's dense
+    weights in slices of at most slice_bytes, plus one slice for the conv
+    and one for the GRUs and maxouts."""
+    tensors, _ = read_safetensors(model)
+    dense = sum(t.size for n, t in tensors.items() if n.endswith("dense.weight")) * 4
+    return push_frames * (-(-dense // slice_bytes) + 2)

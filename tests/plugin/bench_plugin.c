@@ -4,7 +4,9 @@
  * Both designs are simulated with the library code the plugin uses, on 60 s
  * of stereo audio per configuration:
  *
- *   run():  what valar_lv2.c does: mix L/R, analyzer_push. Blocks that
+ *   run():  mix L/R, analyzer_push with whole steps (valar_lv2.c before
+ *           it spread each step over several run() calls: bench
+ *           plugin-run measures the real plugin both ways). Blocks that
  *           complete a segment (analyzer_push returned > 0) carry the step
  *           (melspec frame + crnn_step); the others only feed the resampler
  *           and the STFT.

@@ -1,24 +1,36 @@
 /* The worst run() of the real valar.lv2 per sample rate and period size, for
- * models of several widths (meson benchmark 'plugin-run'; prints figures,
- * never fails on them).
+ * the shipped streaming model and a 32-wide one, with each 500 ms step
+ * spread over run() calls (the plugin as shipped) and whole (meson
+ * benchmark 'plugin-run'; prints figures, never fails on them).
  *
- *   bench_plugin_run BUNDLE_DIR [SECONDS]
+ *   bench_plugin_run BUNDLE_DIR UNSPREAD_SO [SECONDS]
  *
- * The plugin is loaded with lilv from a copy of its bundle in a temporary
- * directory and given no urid:map, so it analyses with the bundle's default
- * model: a valar-streaming.safetensors written there for each size, with
- * random weights (tests/crnn/crnn_common.h). SECONDS (default
- * 60) of stereo audio run through at each rate and period; every run() is
- * timed by the wall clock and by the thread's CPU clock (which leaves out
- * the time other processes took the core: the machine may be shared).
+ * Both builds of the plugin, the bundle's valar.so and UNSPREAD_SO (the
+ * same source built with VALAR_LV2_SPREAD=0: whole steps in the run() that
+ * completes a segment, as before spreading), are loaded with lilv from
+ * copies of the bundle in temporary directories and given no urid:map, so
+ * they analyse with the copy's default model: a valar-streaming.safetensors
+ * written there for each model (the 32-wide one with random weights,
+ * tests/crnn/crnn_common.h). SECONDS (default 20) of stereo audio run
+ * through at each rate and period; every run() is timed by the wall clock
+ * and by the thread's CPU clock (which leaves out the time other processes
+ * took the core: the machine may be shared), and the stream is played
+ * REPLAYS times, each block's CPU time being its least (a run() that
+ * another process interrupted, or whose caches it thrashed, costs more than
+ * its work: on a busy machine single maxima are mostly that).
  *
- * Step calls are the run() calls in which a 500 ms segment completes (found
- * by pushing the same blocks through an analyzer of the same model: the
- * plugin's analysis does not depend on how its input is split); they carry
- * the CRNN step and the segment's last STFT frame. "cold" replays the
- * 32-frame stream with a fresh instance and evicts the caches (a pass over
- * 64 MiB) before every step call, as a host with many other plugins would.
- * crnn_step alone, warm and cold, shows the network's share of a step. */
+ * Step calls are the run() calls that carry part of a 500 ms step: the one
+ * in which a segment completes (its last STFT frame) and, spread, those
+ * that follow with the slices of its step, one per 32 frames
+ * (analyzer_spread; found by pushing the same blocks through an analyzer
+ * spread like the plugin's: the analysis does not depend on how the input
+ * is split). "cold" replays the stream with fresh instances and evicts the
+ * caches (a pass over 64 MiB) before every step call, as a host with many
+ * other plugins would. At 32 frames the spread step calls are also shown
+ * one by one, and for comparison the calls of the first HOP_SECONDS that
+ * feed the resampler a chunk (every 256 frames: at these rates the only
+ * ones with an STFT frame, one per 20 ms hop) are evicted too. crnn_step
+ * alone and in slices, warm and cold, shows the network's share. */
 #include <lilv/lilv.h>
 #include <lv2/core/lv2.h>
 
@@ -35,6 +47,11 @@
 #include "bench_load.h"
 
 #define URI "urn:valar:lv2:stereo"
+#define PUSH_FRAMES 32 /* the plugin's pieces and slice spacing (plugin/valar_lv2.c) */
+#define MAX_WINDOW 64  /* step calls shown one by one */
+#define CHUNK 256      /* input samples per resampler call (src/melspec.c) */
+#define HOP_SECONDS 2.0
+#define REPLAYS 3
 
 static double clock_us(clockid_t id)
 {
@@ -74,9 +91,13 @@ static void make_signal(float *l, float *r, size_t n, double rate)
     }
 }
 
+/* One build of the plugin, loaded from its own copy of the bundle. */
 typedef struct {
+    char dir[32];   /* the copy, in /tmp */
+    int spread;     /* its analyzer_spread: PUSH_FRAMES, or 0 (whole steps) */
     LilvWorld *world;
     const LilvPlugin *plugin;
+    LilvNode *bundle, *uri;
 } host;
 
 typedef struct {
@@ -134,26 +155,38 @@ static void close_instance(instance *in)
     free(in->controls);
 }
 
-/* Which blocks complete a segment: the library's analyzer on the same
- * blocks. */
-static char *step_blocks(const weights *w, double rate, const float *l, const float *r,
-                         size_t n, size_t period, long *n_steps)
+/* Which blocks carry step work: the library's analyzer, spread (by
+ * `spread` frames; 0: whole steps) and fed like the plugin's. A result
+ * comes in the block of the step's last slice; its segment completed
+ * analyzer_delay() frames before. step[b] is -1 for other blocks, else the
+ * block's place after the one where the segment completed (0). */
+static signed char *step_blocks(const weights *w, double rate, int spread, const float *l,
+                                const float *r, size_t n, size_t period, long *n_steps)
 {
     analyzer *an;
     char msg[256];
-    if (analyzer_create(w, rate, &an, msg, sizeof msg)) {
+    if (analyzer_create(w, rate, &an, msg, sizeof msg) || analyzer_spread(an, spread)) {
         fprintf(stderr, "bench_plugin_run: %s\n", msg);
         exit(1);
     }
     const long blocks = (long)(n / period);
-    char *step = calloc((size_t)blocks, 1);
+    const long back = (analyzer_delay(an) + (long)period - 1) / (long)period;
+    signed char *step = malloc((size_t)blocks);
+    memset(step, -1, (size_t)blocks);
     float *m = malloc(period * sizeof *m);
     *n_steps = 0;
     for (long b = 0; b < blocks; b++) {
         for (size_t i = 0; i < period; i++)
             m[i] = (l[b * period + i] + r[b * period + i]) / 2.0f;
-        step[b] = analyzer_push(an, m, period, NULL, NULL) > 0;
-        *n_steps += step[b];
+        int got = 0;
+        for (size_t i = 0; i < period; i += PUSH_FRAMES)
+            got += analyzer_push(an, m + i, period - i < PUSH_FRAMES ? period - i : PUSH_FRAMES,
+                                 NULL, NULL);
+        if (got > 0) {
+            for (long k = b - back < 0 ? 0 : b - back; k <= b; k++)
+                step[k] = (signed char)(k - (b - back) < MAX_WINDOW ? k - (b - back) : MAX_WINDOW);
+            *n_steps += got;
+        }
     }
     free(m);
     analyzer_destroy(an);
@@ -171,9 +204,9 @@ static void evict_caches(void)
 }
 
 /* Run the stream through a fresh instance; wall and CPU time of every
- * run(). With cold, evict the caches before every step block. */
+ * run(). Evict the caches before the blocks `evict` marks (NULL: none). */
 static void run_stream(host *h, double rate, size_t period, const float *l, const float *r,
-                       size_t n, const char *step, int cold, double *wall, double *cpu)
+                       size_t n, const char *evict, double *wall, double *cpu)
 {
     instance in;
     if (open_instance(h, rate, period, &in)) {
@@ -184,7 +217,7 @@ static void run_stream(host *h, double rate, size_t period, const float *l, cons
     for (long b = 0; b < blocks; b++) {
         memcpy(in.in[0], l + b * period, period * sizeof *l);
         memcpy(in.in[1], r + b * period, period * sizeof *r);
-        if (cold && step[b])
+        if (evict && evict[b])
             evict_caches();
         double c0 = clock_us(CLOCK_THREAD_CPUTIME_ID), w0 = clock_us(CLOCK_MONOTONIC);
         lilv_instance_run(in.inst, (uint32_t)period);
@@ -195,7 +228,6 @@ static void run_stream(host *h, double rate, size_t period, const float *l, cons
     close_instance(&in);
 }
 
-/* The model the bundle's instances will load. */
 /* w as the bundle's default model. */
 static void install_model(const weights *w, const char *bundle)
 {
@@ -231,28 +263,178 @@ static void crnn_share(const weights *w, int M, int n)
     const double cmed = quantile(t + n, n, 0.5), cmax = t[2 * n - 1];
     printf("  crnn_step alone: %.1f us median, %.1f max; caches evicted: %.1f median, %.1f max\n",
            wmed, wmax, cmed, cmax);
+    /* The same steps in slices (slice 0 includes crnn_step_begin). */
+    const int ns = crnn_slices(net);
+    double *ts = malloc(2 * (size_t)ns * n * sizeof *ts);
+    crnn_reset(net);
+    for (int cold = 0; cold < 2; cold++)
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < ns; k++) {
+                if (cold)
+                    evict_caches();
+                double c0 = clock_us(CLOCK_THREAD_CPUTIME_ID);
+                if (k == 0)
+                    crnn_step_begin(net, x + (size_t)i * M);
+                crnn_step_slice(net, y);
+                ts[((size_t)cold * ns + k) * n + i] = clock_us(CLOCK_THREAD_CPUTIME_ID) - c0;
+            }
+    printf("  crnn in %d slices (us, median warm / median cold / max cold):", ns);
+    for (int k = 0; k < ns; k++) {
+        double *wk = ts + (size_t)k * n, *ck = ts + ((size_t)ns + k) * n;
+        const double a = quantile(wk, n, 0.5), b = quantile(ck, n, 0.5);
+        printf("%s %.1f/%.1f/%.1f", k ? "," : "", a, b, ck[n - 1]);
+    }
+    printf("\n");
+    free(ts);
     free(t);
     free(x);
     crnn_destroy(net);
 }
 
-/* w: the model (the bench owns it), label: what it is. */
-static void bench_model(host *h, const char *label, weights *w, const char *bundle, double seconds)
+/* Step calls one by one at 32 frames, into buf: by place after the
+ * segment's end, the median CPU time warm and the largest cold; and the
+ * largest cold of the other evicted blocks (hop). */
+static void by_place(const signed char *step, const char *evict, long blocks, const double *warm,
+                     const double *cold, char *buf, size_t size)
+{
+    double hop = 0;
+    for (long b = 0; b < blocks; b++)
+        if (evict[b] && step[b] < 0 && cold[b] > hop)
+            hop = cold[b];
+    static double v[MAX_WINDOW + 1][4096];
+    long nv[MAX_WINDOW + 1] = {0};
+    double cmax[MAX_WINDOW + 1] = {0};
+    int last = -1;
+    for (long b = 0; b < blocks; b++) {
+        const int k = step[b];
+        if (k < 0)
+            continue;
+        if (nv[k] < 4096)
+            v[k][nv[k]++] = warm[b];
+        cmax[k] = cold[b] > cmax[k] ? cold[b] : cmax[k];
+        last = k > last ? k : last;
+    }
+    size_t o = (size_t)snprintf(buf, size, "      spread step calls after the segment's end "
+                                           "(median warm / max cold):");
+    for (int k = 0; k <= last && o < size; k++)
+        o += (size_t)snprintf(buf + o, size - o, "%s %d: %.1f/%.1f", k ? "," : "", k,
+                              quantile(v[k], nv[k], 0.5), cmax[k]);
+    if (o < size)
+        snprintf(buf + o, size - o,
+                 "\n      other resampler/STFT blocks of the first %.0f s, max cold: %.1f\n",
+                 HOP_SECONDS, hop);
+}
+
+/* Each block's least CPU time over REPLAYS runs of the stream through fresh
+ * instances (what its work costs when nothing else disturbed the core: on
+ * a shared machine single runs carry preemptions and interrupts); wall:
+ * the first run's wall-clock times. */
+static void replay(host *h, double rate, size_t period, const float *l, const float *r, size_t n,
+                   const char *evict, double *wall, double *cpu)
+{
+    const long blocks = (long)(n / period);
+    double *w = malloc(blocks * sizeof *w), *c = malloc(blocks * sizeof *c);
+    for (int i = 0; i < REPLAYS; i++) {
+        run_stream(h, rate, period, l, r, n, evict, i ? w : wall, c);
+        for (long b = 0; b < blocks; b++)
+            cpu[b] = i && cpu[b] < c[b] ? cpu[b] : c[b];
+    }
+    free(w);
+    free(c);
+}
+
+/* The run() figures of one build at one rate and period, in us. */
+typedef struct {
+    double wall_p999, p999, max, cold, step_med;
+    long n_steps;
+} figures;
+
+/* Quantile q of a copy of t[0..n). */
+static double quantile_of(const double *t, long n, double q)
+{
+    double *c = malloc((size_t)(n > 0 ? n : 1) * sizeof *c);
+    memcpy(c, t, (size_t)n * sizeof *c);
+    const double v = quantile(c, n, q);
+    free(c);
+    return v;
+}
+
+/* The stream through build h at one rate and period: warm, then cold (the
+ * caches evicted before every step call). detail (buf, size): also the
+ * step calls one by one, and the first HOP_SECONDS of resampler blocks
+ * evicted for comparison. */
+static figures measure(host *h, const weights *w, double rate, size_t period, const float *l,
+                       const float *r, size_t n, char *detail, size_t size)
+{
+    figures f;
+    const long blocks = (long)(n / period);
+    signed char *step = step_blocks(w, rate, h->spread, l, r, n, period, &f.n_steps);
+    double *wall = malloc(blocks * sizeof *wall), *cpu = malloc(blocks * sizeof *cpu);
+    double *cold = malloc(blocks * sizeof *cold), *st = malloc((blocks + 1) * sizeof *st);
+    char *evict = calloc((size_t)blocks, 1);
+    replay(h, rate, period, l, r, n, NULL, wall, cpu);
+    long k = 0;
+    for (long b = 0; b < blocks; b++)
+        if (step[b] >= 0)
+            st[k++] = cpu[b];
+    f.step_med = quantile(st, k, 0.5);
+    f.wall_p999 = quantile_of(wall, blocks, 0.999);
+    f.p999 = quantile_of(cpu, blocks, 0.999);
+    f.max = quantile_of(cpu, blocks, 1.0);
+    const long hop_blocks = detail ? (long)(HOP_SECONDS * rate / (double)period) : 0;
+    for (long b = 0; b < blocks; b++)
+        evict[b] = step[b] >= 0 || (b < hop_blocks && (b + 1) * period % CHUNK == 0);
+    replay(h, rate, period, l, r, n, evict, wall, cold);
+    f.cold = 0;
+    for (long b = 0; b < blocks; b++)
+        if (step[b] >= 0 && cold[b] > f.cold)
+            f.cold = cold[b];
+    if (detail)
+        by_place(step, evict, blocks, cpu, cold, detail, size);
+    free(evict);
+    free(step);
+    free(wall);
+    free(cpu);
+    free(cold);
+    free(st);
+    return f;
+}
+
+/* The worst run() of f, in % of the period. */
+static double worst_share(const figures *f, double budget)
+{
+    return 100.0 * (f->cold > f->max ? f->cold : f->max) / budget;
+}
+
+/* w: the model (the bench owns it), label: what it is; builds[0] the
+ * unspread plugin, builds[1] the shipped (spread) one. */
+static void bench_model(host builds[2], const char *label, weights *w, double seconds)
 {
     crnn *net = NULL;
+    analyzer *an = NULL;
     char msg[256];
-    if (!w || crnn_create(w, &net, msg, sizeof msg)) {
+    if (!w || crnn_create(w, &net, msg, sizeof msg) ||
+        analyzer_create(w, 48000, &an, msg, sizeof msg) || analyzer_spread(an, PUSH_FRAMES)) {
         fprintf(stderr, "bench_plugin_run: %s: %s\n", label, w ? msg : "no model");
         exit(1);
     }
-    int M = crnn_n_mels(net);
-    printf("\n%s: M=%d, %ld parameters\n", label, M, crnn_n_params(net));
+    const int M = crnn_n_mels(net);
+    const long delay = analyzer_delay(an);
+    printf("\n%s: M=%d, %ld parameters; spread: the step in %d network slices, results %ld "
+           "frames later (%.2f ms at 44.1 kHz, %.2f at 48, %.2f at 96)\n",
+           label, M, crnn_n_params(net), crnn_slices(net), delay, delay / 44.1, delay / 48.0,
+           delay / 96.0);
     crnn_destroy(net);
-    install_model(w, bundle);
+    analyzer_destroy(an);
+    for (int i = 0; i < 2; i++)
+        install_model(w, builds[i].dir);
     crnn_share(w, M, 50);
-    printf("  %6s %6s %7s | %8s %8s %8s %8s | %5s %8s %8s %8s | %6s\n", "rate", "period",
-           "budget", "p50", "p99.9", "max", "max cpu", "steps", "step med", "step max",
-           "cold max", "worst");
+    printf("  %6s %6s %7s %5s | %-39s | %-39s\n", "", "", "", "",
+           "whole steps in run() (before)", "spread over run() calls (after)");
+    printf("  %6s %6s %7s %5s |", "rate", "period", "budget", "steps");
+    for (int i = 0; i < 2; i++)
+        printf(" %7s %7s %7s %7s %6s |", "wall99.9", "p99.9", "max", "cold", "worst");
+    printf(" %8s\n", "step med");
     const double rates[] = {44100, 48000, 96000};
     const size_t periods[] = {32, 64, 128, 256, 512, 1024};
     for (size_t ri = 0; ri < sizeof rates / sizeof rates[0]; ri++) {
@@ -262,38 +444,18 @@ static void bench_model(host *h, const char *label, weights *w, const char *bund
         make_signal(l, r, n, rate);
         for (size_t pi = 0; pi < sizeof periods / sizeof periods[0]; pi++) {
             const size_t period = periods[pi];
-            const long blocks = (long)(n / period);
-            long n_steps;
-            char *step = step_blocks(w, rate, l, r, n, period, &n_steps);
-            double *wall = malloc(blocks * sizeof *wall), *cpu = malloc(blocks * sizeof *cpu);
-            double *st = malloc((n_steps + 1) * sizeof *st);
-            run_stream(h, rate, period, l, r, n, step, 0, wall, cpu);
-            long k = 0;
-            for (long b = 0; b < blocks; b++)
-                if (step[b])
-                    st[k++] = cpu[b];
-            const double step_med = quantile(st, k, 0.5), step_max = k ? st[k - 1] : 0;
-            const double cpu_max = quantile(cpu, blocks, 1.0);
-            const double p50 = quantile(wall, blocks, 0.5), p999 = quantile(wall, blocks, 0.999);
-            const double wmax = wall[blocks - 1], budget = period * 1e6 / rate;
-            double cold_max = 0;
-            if (period == periods[0]) {
-                run_stream(h, rate, period, l, r, n, step, 1, wall, cpu);
-                for (long b = 0; b < blocks; b++)
-                    if (step[b] && cpu[b] > cold_max)
-                        cold_max = cpu[b];
-            }
-            const double worst = cold_max > cpu_max ? cold_max : cpu_max;
-            char cold[16] = "";
-            if (cold_max > 0)
-                snprintf(cold, sizeof cold, "%8.1f", cold_max);
-            printf("  %6.0f %6zu %7.1f | %8.2f %8.2f %8.1f %8.1f | %5ld %8.1f %8.1f %8s | %5.1f%%\n",
-                   rate, period, budget, p50, p999, wmax, cpu_max, k, step_med, step_max, cold,
-                   100.0 * worst / budget);
-            free(step);
-            free(wall);
-            free(cpu);
-            free(st);
+            const double budget = period * 1e6 / rate;
+            char detail[2048] = "";
+            figures f[2];
+            for (int i = 0; i < 2; i++)
+                f[i] = measure(&builds[i], w, rate, period, l, r, n,
+                               i == 1 && pi == 0 ? detail : NULL, sizeof detail);
+            printf("  %6.0f %6zu %7.1f %5ld |", rate, period, budget, f[0].n_steps);
+            for (int i = 0; i < 2; i++)
+                printf(" %7.1f %7.1f %7.1f %7.1f %5.1f%% |", f[i].wall_p999, f[i].p999, f[i].max,
+                       f[i].cold, worst_share(&f[i], budget));
+            printf(" %8.1f\n%s", f[1].step_med, detail);
+            fflush(stdout);
         }
         free(l);
         free(r);
@@ -301,96 +463,115 @@ static void bench_model(host *h, const char *label, weights *w, const char *bund
     weights_destroy(w);
 }
 
-static void copy_file(const char *from_dir, const char *to_dir, const char *name)
+static void copy_file(const char *from, const char *to_dir, const char *name)
 {
-    char a[4200], b[4200], buf[65536];
-    snprintf(a, sizeof a, "%s/%s", from_dir, name);
+    char b[4200], buf[65536];
     snprintf(b, sizeof b, "%s/%s", to_dir, name);
-    FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+    FILE *in = fopen(from, "rb"), *out = fopen(b, "wb");
     size_t n;
     while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0)
         fwrite(buf, 1, n, out);
     if (!in || !out || ferror(in) || fclose(out)) {
-        fprintf(stderr, "bench_plugin_run: cannot copy %s to %s\n", a, b);
+        fprintf(stderr, "bench_plugin_run: cannot copy %s to %s\n", from, b);
         exit(1);
     }
     fclose(in);
 }
 
+static const char *const bundle_files[] = {"manifest.ttl", "valar.ttl", "valar.so",
+                                           "valar-streaming.safetensors"};
+
+/* A copy of the bundle in /tmp with the plugin binary so (as valar.so) and
+ * model w, loaded with lilv. */
+static void open_build(host *h, const char *bundle, const char *so, int spread, const weights *w)
+{
+    char from[4200];
+    snprintf(h->dir, sizeof h->dir, "/tmp/valar-bench-XXXXXX");
+    if (!mkdtemp(h->dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(from, sizeof from, "%s/%s", bundle, bundle_files[i]);
+        copy_file(from, h->dir, bundle_files[i]);
+    }
+    copy_file(so, h->dir, "valar.so");
+    install_model(w, h->dir);
+    h->spread = spread;
+    h->world = lilv_world_new();
+    snprintf(from, sizeof from, "%s/", h->dir);
+    h->bundle = lilv_new_file_uri(h->world, NULL, from);
+    lilv_world_load_bundle(h->world, h->bundle);
+    h->uri = lilv_new_uri(h->world, URI);
+    h->plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(h->world), h->uri);
+    if (!h->plugin) {
+        fprintf(stderr, "bench_plugin_run: no %s in %s\n", URI, h->dir);
+        exit(1);
+    }
+}
+
+static void close_build(host *h)
+{
+    char path[4200];
+    lilv_node_free(h->uri);
+    lilv_node_free(h->bundle);
+    lilv_world_free(h->world);
+    for (size_t i = 0; i < sizeof bundle_files / sizeof bundle_files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", h->dir, bundle_files[i]);
+        remove(path);
+    }
+    rmdir(h->dir);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_plugin_run BUNDLE_DIR [SECONDS]\n");
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_plugin_run BUNDLE_DIR UNSPREAD_SO [SECONDS]\n");
         return 2;
     }
-    const double seconds = argc > 2 ? atof(argv[2]) : 60.0;
-    char dir[] = "/tmp/valar-bench-XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
-    const char *files[] = {"manifest.ttl", "valar.ttl", "valar.so"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        copy_file(argv[1], dir, files[i]);
-    const struct {
-        const char *label;
-        int M, C, K;
-    } sizes[] = {
-        {"paper size (the shipped placeholder's shape)", 64, 8, 4},
-        {"16-wide M=128", 128, 16, 4},
-        {"32-wide M=128", 128, 32, 4},
-    };
-    model_spec sp[3];
-    for (int i = 0; i < 3; i++) {
-        sp[i] = spec_default(CRNN_STREAMING, 0);
-        sp[i].M = sizes[i].M;
-        sp[i].C = sp[i].D = sp[i].H = sizes[i].C;
-        sp[i].K = sizes[i].K;
-    }
-    weights *first = build_model(&sp[0]);
-    install_model(first, dir);
-    weights_destroy(first);
-
-    host h;
-    h.world = lilv_world_new();
-    char uri[4200];
-    snprintf(uri, sizeof uri, "%s/", dir);
-    LilvNode *bundle = lilv_new_file_uri(h.world, NULL, uri);
-    lilv_world_load_bundle(h.world, bundle);
-    LilvNode *pu = lilv_new_uri(h.world, URI);
-    h.plugin = lilv_plugins_get_by_uri(lilv_world_get_all_plugins(h.world), pu);
-    /* One instance lives throughout so that the plugin's shared object stays
-     * loaded: it makes FFTW's planner thread-safe (with libfftw3f_threads),
-     * and once it is unloaded the analyzers this program plans in its own
-     * FFTW crash in the hooks it left behind. */
-    instance keeper;
-    if (!h.plugin || open_instance(&h, 48000, 64, &keeper)) {
-        fprintf(stderr, "bench_plugin_run: cannot instantiate %s from %s\n", URI, dir);
-        return 1;
-    }
-    bench_print_load("start");
-    printf("times in us per run(); p50/p99.9/max by the wall clock, the rest by the thread's "
-           "CPU clock; worst = the larger of max cpu and cold max, in %% of the period\n");
+    const double seconds = argc > 3 ? atof(argv[3]) : 20.0;
     /* the model the build's bundle ships (a trained one when models/ has it) */
-    char shipped[4200], msg[256];
+    char shipped[4200], so[4200], msg[256];
     weights *sw = NULL;
     snprintf(shipped, sizeof shipped, "%s/valar-streaming.safetensors", argv[1]);
-    if (access(shipped, R_OK) == 0 && weights_load(shipped, &sw, msg, sizeof msg) == 0)
-        bench_model(&h, "the shipped streaming model (valar-streaming.safetensors)", sw, dir,
-                    seconds);
-    for (int i = 0; i < 3; i++)
-        bench_model(&h, sizes[i].label, build_model(&sp[i]), dir, seconds);
-    bench_print_load("end");
-    close_instance(&keeper);
-    lilv_node_free(pu);
-    lilv_node_free(bundle);
-    lilv_world_free(h.world);
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(uri, sizeof uri, "%s/%s", dir, files[i]);
-        remove(uri);
+    if (weights_load(shipped, &sw, msg, sizeof msg)) {
+        fprintf(stderr, "bench_plugin_run: %s\n", msg);
+        return 1;
     }
-    snprintf(uri, sizeof uri, "%s/valar-streaming.safetensors", dir);
-    remove(uri);
-    rmdir(dir);
+    model_spec wide = spec_default(CRNN_STREAMING, 0);
+    wide.M = 128;
+    wide.C = wide.D = wide.H = 32;
+    wide.K = 4;
+
+    /* the unspread build, then the plugin as shipped */
+    host builds[2];
+    snprintf(so, sizeof so, "%s/valar.so", argv[1]);
+    open_build(&builds[0], argv[1], argv[2], 0, sw);
+    open_build(&builds[1], argv[1], so, PUSH_FRAMES, sw);
+    /* One instance of each lives throughout so that the plugins' shared
+     * objects stay loaded: they make FFTW's planner thread-safe (with
+     * libfftw3f_threads), and the analyzers this program plans in its own
+     * FFTW must not meet hooks left behind by an unloaded one. */
+    instance keeper[2];
+    for (int i = 0; i < 2; i++)
+        if (open_instance(&builds[i], 48000, 64, &keeper[i])) {
+            fprintf(stderr, "bench_plugin_run: cannot instantiate %s from %s\n", URI,
+                    builds[i].dir);
+            return 1;
+        }
+    bench_print_load("start");
+    printf("times in us per run() of the real plugin, loaded with lilv: wall99.9 by the wall "
+           "clock (one run); the rest by the thread's CPU clock, each block's least over %d "
+           "runs: p99.9 and max over all blocks, cold = the max over step calls with the "
+           "caches evicted before each; worst = the larger of max and cold, in %% of the "
+           "period; steps = 500 ms steps; step med = the median step call, spread\n",
+           REPLAYS);
+    bench_model(builds, "the shipped streaming model (valar-streaming.safetensors)", sw, seconds);
+    bench_model(builds, "32-wide M=128 (random weights)", build_model(&wide), seconds);
+    bench_print_load("end");
+    for (int i = 0; i < 2; i++) {
+        close_instance(&keeper[i]);
+        close_build(&builds[i]);
+    }
     return 0;
 }
