@@ -31,16 +31,7 @@ import numpy as np
 SRC = os.environ.get("VALAR_SRC", ".")
 sys.path.insert(0, os.path.join(SRC, "tests", "common"))
 from safetensors import read_safetensors, write_safetensors  # noqa: E402
-
-fails = 0
-
-
-def check(cond, what):
-    global fails
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        fails += 1
-    return cond
+from testutil import check, failures  # noqa: E402
 
 
 def run(args):
@@ -170,8 +161,8 @@ def main():
     for kind in ("offline", "streaming"):
         check_average(train, valar, work, kind, audio)
     check_refusals(train, work)
-    print(f"{fails} failed", flush=True)
-    return 1 if fails else 0
+    print(f"{len(failures)} failed", flush=True)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
