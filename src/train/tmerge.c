@@ -19,16 +19,17 @@ typedef struct {
 } plan;
 
 /* Metadata that decides what a model's input means: members must agree. */
-static const char *const same_meta[] = {"kind",     "branches",   "bn_eps",     "sample_rate",
-                                        "n_fft",    "hop_length", "n_mels",     "fmin",
-                                        "fmax",     "log_floor",  "segment_ms", "seq_len"};
+static const char *const same_meta[] = {"kind",  "branches",   "bn_eps",     "sample_rate",
+                                        "n_fft", "hop_length", "n_mels",     "fmin",
+                                        "fmax",  "log_floor",  "segment_ms", "seq_len"};
 
-static int check_alike(const weights *const *in, const char *const *names, const plan *p,
-                       char *msg, size_t len)
+static int check_alike(const weights *const *in, const char *const *names, const plan *p, char *msg,
+                       size_t len)
 {
     for (int i = 1; i < p->n; i++) {
         for (size_t k = 0; k < sizeof same_meta / sizeof same_meta[0]; k++) {
-            const char *a = weights_meta(in[0], same_meta[k]), *b = weights_meta(in[i], same_meta[k]);
+            const char *a = weights_meta(in[0], same_meta[k]),
+                       *b = weights_meta(in[i], same_meta[k]);
             if ((a || b) && (!a || !b || strcmp(a, b)))
                 return valar_fail(msg, len, VALAR_ERR_META,
                                   "%s: metadata %s is '%s', but '%s' in %s (members must "
@@ -37,8 +38,8 @@ static int check_alike(const weights *const *in, const char *const *names, const
                                   names[0]);
         }
         if (p->d[i].M != p->d[0].M)
-            return valar_fail(msg, len, VALAR_ERR_META, "%s: %d mel bands, but %d in %s",
-                              names[i], p->d[i].M, p->d[0].M, names[0]);
+            return valar_fail(msg, len, VALAR_ERR_META, "%s: %d mel bands, but %d in %s", names[i],
+                              p->d[i].M, p->d[0].M, names[0]);
         for (int id = CRNN_INPUT_MEAN; id <= CRNN_INPUT_STD; id++)
             for (int m = 0; m < p->d[0].M; m++)
                 if (fabsf(p->src[i][0][id][m] - p->src[0][0][id][m]) >

@@ -18,7 +18,7 @@
 
 #include "weights.h"
 
-#define TMERGE_MAX 8         /* members */
+#define TMERGE_MAX 8           /* members */
 #define TMERGE_MAX_PIECES 4096 /* maxout pieces of the merged net */
 
 /* Merge n models (2..TMERGE_MAX) named names[i] (for messages) into *out;
