@@ -2,16 +2,18 @@
  * as two control outputs. Audio is copied through unchanged.
  *
  * Analysis runs inside run(), spread so that no run() carries much of it:
- * the feature work comes as the audio does (resampling, one FFT per 20 ms
- * hop), and each 500 ms step is cut into slices (the segment's mel bands and
- * the network's first slice, then the rest of the network in slices of
- * bounded memory traffic), one per PUSH_FRAMES input frames after the
- * segment completes (analyzer_spread). A result thus comes analyzer_delay()
- * frames (slices x PUSH_FRAMES: 128 with the shipped model) after its
- * segment's end, bit for bit what a whole step gives (the figures:
- * bench_plugin_run's output in docs/figures.md). analyzer_push never
- * allocates, locks or does I/O. Only model loading, which reads a file and
- * allocates, goes through the worker:
+ * the feature work comes as the audio does (a resampler call per 256
+ * frames, and PUSH_FRAMES later, in another push, the FFT frames its output
+ * completes, one per 20 ms hop), and each 500 ms step is cut into slices
+ * (the segment's mel bands and the network's first slice, then the rest of
+ * the network in slices of bounded memory traffic), one per PUSH_FRAMES
+ * input frames after the segment completes, never in the same push as a
+ * resampler call or FFT frames (analyzer_spread). A result thus comes
+ * analyzer_delay() frames (160 with the shipped model when resampling, 128
+ * at its own 22050 Hz) after its segment's end, bit for bit what a whole
+ * step gives (the figures: bench_plugin_run's output in docs/figures.md).
+ * analyzer_push never allocates, locks or does I/O. Only model loading,
+ * which reads a file and allocates, goes through the worker:
  *
  *   run():          patch:Set valar:model <path> -> schedule LOAD
  *   work():         load weights, build an analyzer -> respond LOADED, or log
@@ -92,7 +94,8 @@
 
 /* Frames per analyzer_push: the resolution of the MIDI event times, and the
  * input between two slices of a step (analyzer_spread), so that a run() of
- * up to PUSH_FRAMES frames carries at most one. */
+ * up to PUSH_FRAMES frames carries at most one of them or of the feature
+ * work (it divides the resampler's 256-frame chunk). */
 #define PUSH_FRAMES 32
 /* Input frames between two slices of a step. 0 puts each whole step in the
  * run() that completes its segment: only bench_plugin_run's unspread copy

@@ -20,6 +20,11 @@ struct analyzer {
     float *mix; /* MIX_FRAMES mono samples */
     /* analyzer_spread: the step in flight and when its next slice is due */
     int spread;        /* input samples between slices; 0: whole steps */
+    int staged;        /* resampler and STFT in different pushes (melspec_set_staged) */
+    int held;          /* staged: a resampler call's output waits for work() */
+    uint64_t work_due; /* its position */
+    int unit_seen;     /* staged: a resampler call or work() has run ... */
+    uint64_t unit_at;  /* ... the last one at this input position */
     int busy;          /* a step is in flight */
     int started;       /* its first slice (features, crnn_step_begin) has run */
     long seg_index;    /* its segment */
@@ -87,6 +92,7 @@ void analyzer_reset(analyzer *a)
     melspec_reset(a->mel);
     crnn_reset(a->net);
     a->busy = a->started = 0;
+    a->held = a->unit_seen = 0;
     a->consumed = 0;
 }
 
@@ -164,46 +170,108 @@ static int start_step(analyzer *a, analyzer_cb cb, void *user)
     return count;
 }
 
+/* The pushing thread, staged: the output of the resampler call `spread`
+ * samples back into the STFT (which may close a segment: its step starts). */
+static int work(analyzer *a, analyzer_cb cb, void *user)
+{
+    int count = 0;
+    a->unit_seen = 1;
+    a->unit_at = a->consumed;
+    if (melspec_work(a->mel))
+        count = start_step(a, cb, user);
+    a->held = melspec_held(a->mel); /* only with segments shorter than a chunk */
+    a->work_due = a->consumed + (uint64_t)a->spread;
+    return count;
+}
+
+/* Staged: a resampler call or work() ran in the last `spread` samples up
+ * to the slice due now, so the slice waits (a push of up to `spread`
+ * samples then carries at most one of the three). Both come at fixed
+ * positions after the segment's end, so the delay stays fixed. */
+static int crowded(const analyzer *a)
+{
+    return a->unit_seen && a->due - a->unit_at < (uint64_t)a->spread;
+}
+
 /* analyzer_push when spread: input is fed up to the point where the next
- * slice is due, so slices land at fixed stream positions whatever the
- * block sizes. */
+ * slice (or staged, the next work()) is due, so that they land at fixed
+ * stream positions whatever the block sizes. */
 static int push_spread(analyzer *a, const float *mono, size_t n, analyzer_cb cb, void *user)
 {
     int count = 0;
     size_t pos = 0;
     for (;;) {
+        if (a->held && a->consumed >= a->work_due) {
+            count += work(a, cb, user);
+            continue;
+        }
         if (a->busy && a->consumed >= a->due) {
+            const int wait = crowded(a);
             a->due += (uint64_t)a->spread;
-            count += slice(a, cb, user);
+            if (!wait)
+                count += slice(a, cb, user);
             continue;
         }
         size_t lim = n - pos;
         if (a->busy && a->due - a->consumed < lim)
             lim = (size_t)(a->due - a->consumed);
+        if (a->held && a->work_due - a->consumed < lim)
+            lim = (size_t)(a->work_due - a->consumed);
         int ready = 0;
         size_t used = melspec_feed(a->mel, mono ? mono + pos : NULL, lim, &ready);
         pos += used;
         a->consumed += used;
-        if (ready)
+        if (ready) {
             count += start_step(a, cb, user);
-        else if (used == 0)
+        } else if (a->staged && !a->held && melspec_held(a->mel)) {
+            a->held = 1; /* a resampler call, here */
+            a->work_due = a->consumed + (uint64_t)a->spread;
+            a->unit_seen = 1;
+            a->unit_at = a->consumed;
+        } else if (used == 0) {
             break; /* input used up (or melspec took none: avoid spinning) */
+        }
     }
     return count;
 }
 
 int analyzer_spread(analyzer *a, int frames)
 {
-    if (!a || frames < 0 || a->busy)
+    if (!a || frames < 0 || a->busy || a->held)
         return VALAR_ERR_ARG;
     a->spread = frames;
+    /* With a spacing of a chunk or more, a resampler call would come
+     * before the work() due after the previous one: staging gains nothing. */
+    a->staged = frames > 0 && (size_t)frames < melspec_chunk(a->mel);
     melspec_set_deferred(a->mel, frames > 0);
+    melspec_set_staged(a->mel, a->staged);
     return 0;
+}
+
+/* Staged: is there a resampler call (at multiples of `chunk` after the one
+ * that completed the segment, at 0) or a work() (`spread` after each) in
+ * (d - spread, d]? */
+static int unit_near(long d, long spread, long chunk)
+{
+    return d / chunk * chunk > d - 2 * spread;
 }
 
 long analyzer_delay(const analyzer *a)
 {
-    return a && a->spread ? (long)crnn_slices(a->net) * a->spread : 0;
+    if (!a || !a->spread)
+        return 0;
+    const long s = a->spread, n = crnn_slices(a->net);
+    if (!a->staged)
+        return n * s;
+    /* the same schedule as push_spread: work() at s closes the segment,
+     * then slices every s unless crowded */
+    long d = s;
+    for (long k = 0; k < n; k++) {
+        d += s;
+        while (unit_near(d, s, (long)melspec_chunk(a->mel)))
+            d += s;
+    }
+    return d;
 }
 
 int analyzer_push(analyzer *a, const float *mono, size_t n, analyzer_cb cb, void *user)
@@ -248,7 +316,10 @@ int analyzer_finish(analyzer *a, analyzer_cb cb, void *user)
 {
     if (!a)
         return VALAR_ERR_ARG;
-    int count = finish_step(a, cb, user), ready;
+    int count = 0, ready;
+    while (a->held)
+        count += work(a, cb, user);
+    count += finish_step(a, cb, user);
     melspec_finish(a->mel);
     do {
         ready = 0;

@@ -53,23 +53,32 @@ int analyzer_push_interleaved(analyzer *a, const float *x, size_t frames, int ch
 int analyzer_finish(analyzer *a, analyzer_cb cb, void *user);
 
 /* Spread each 500 ms step over the input that follows, so that no push of
- * up to `frames` samples does more than one slice of it (the LV2 plugin's
+ * up to `frames` samples does more than one piece of it (the LV2 plugin's
  * run(), where a whole step could take too much of a short period): the
  * segment's mel filterbank and log and the network's first slice
  * (crnn_step_begin, crnn_step_slice) come `frames` input samples after the
  * push that completed the segment, each further slice `frames` samples
- * later. The results are bit for bit those of whole steps, each reported
+ * later. When the input is resampled and frames is under the resampler's
+ * chunk (melspec_chunk: 256), the feature work is staged too
+ * (melspec_set_staged): a chunk's output goes into the STFT `frames`
+ * samples after the resampler call, the segment completing there, and a
+ * slice that would come within `frames` samples after either waits
+ * `frames` more; with frames dividing the chunk, a push of up to `frames`
+ * samples thus carries at most one of resampler call, STFT frames and
+ * slice. The results are bit for bit those of whole steps, each reported
  * analyzer_delay() input samples later, in the push that reaches that
  * point (or in analyzer_finish). A segment that completes with a step
  * still in flight (not with the shipped models: that needs slices x frames
  * > 500 ms) first finishes that one at once. frames = 0, the default:
  * whole steps in the push that completes the segment (valar listen,
  * valar analyze). Set it before pushing (after create or reset; reset
- * keeps it). 0, or VALAR_ERR_ARG (frames < 0, a step in flight). Any
- * thread; real-time safe. */
+ * keeps it). 0, or VALAR_ERR_ARG (frames < 0, a step or a chunk's output
+ * in flight). Any thread; real-time safe. */
 int analyzer_spread(analyzer *a, int frames);
-/* The delay spreading adds to every result, in input samples: slices x
- * frames (0 when not spread). */
+/* The delay spreading adds to every result, in input samples (0 when not
+ * spread): slices x frames, and staged one more `frames` for the STFT plus
+ * the waits (the shipped model at 32: 160 when resampling, 128 at the
+ * model's rate; a 32-wide one 384 and 288). The same for every segment. */
 long analyzer_delay(const analyzer *a);
 
 #endif

@@ -9,8 +9,10 @@
  * fixed CHUNK-sample blocks and only whole blocks are given to libsoxr, so
  * the sequence of soxr calls (and hence its output) depends on the stream
  * alone, never on how the caller cut it into blocks. soxr's output waits in
- * m->res until push_model has taken it; new input is taken only once m->res
- * is empty. */
+ * m->res until push_model has taken it; a full chunk is resampled only once
+ * m->res is empty. Staged (melspec_set_staged), the output of each chunk
+ * also waits for melspec_work, so that the resampler call and the STFT
+ * frames it completes can run in different calls. */
 #include "melspec.h"
 
 #include <fftw3.h>
@@ -81,6 +83,8 @@ struct melspec {
     size_t warm_chunks; /* zero chunks fed at reset (see prime_resampler) */
     size_t warm_skip;   /* output samples they stand for */
     size_t skip;        /* output samples still to drop */
+    int staged;         /* melspec_set_staged */
+    int held;           /* staged: res waits for melspec_work */
     int finishing;      /* FIN_* */
 };
 
@@ -486,6 +490,7 @@ void melspec_reset(melspec *m)
     m->index = -1;
     m->chunk_n = 0;
     m->res_n = m->res_pos = 0;
+    m->held = 0;
     m->finishing = FIN_NONE;
     if (m->soxr)
         prime_resampler(m);
@@ -621,6 +626,43 @@ static int drain(melspec *m)
     }
 }
 
+/* The rate-converting part of melspec_feed: input into the chunk, a full
+ * chunk through soxr, its output into the STFT. Staged, it stops after a
+ * soxr call with the output held; input is still gathered meanwhile, and
+ * a chunk that fills up before melspec_work pushes the held output first. */
+static size_t feed_resampled(melspec *m, const float *in, size_t n, int *r)
+{
+    size_t used = 0;
+    while (!*r) {
+        const int have = m->res_pos < m->res_n;
+        if (m->held && m->chunk_n == CHUNK) {
+            m->held = 0; /* melspec_work came too late: taken here */
+        } else if (have && !m->held) {
+            m->res_pos += push_model(m, m->res + m->res_pos, m->res_n - m->res_pos, r);
+        } else if (!have && m->chunk_n == CHUNK) {
+            resample(m, m->chunk, CHUNK);
+            m->chunk_n = 0;
+            if (m->staged && m->finishing == FIN_NONE) {
+                m->held = 1; /* even if soxr gave nothing: one melspec_work per chunk */
+                break;
+            }
+        } else if (m->finishing != FIN_NONE) {
+            if (!drain(m))
+                break;
+        } else if (used < n) {
+            size_t take = CHUNK - m->chunk_n;
+            if (take > n - used)
+                take = n - used;
+            memcpy(m->chunk + m->chunk_n, in + used, take * sizeof *in);
+            m->chunk_n += take;
+            used += take;
+        } else {
+            break;
+        }
+    }
+    return used;
+}
+
 size_t melspec_feed(melspec *m, const float *in, size_t n, int *ready)
 {
     int r = 0;
@@ -636,37 +678,63 @@ size_t melspec_feed(melspec *m, const float *in, size_t n, int *ready)
         if (m->finishing == FIN_NONE)
             used = push_model(m, in, n, &r);
     } else {
-        while (!r) {
-            if (m->res_pos < m->res_n) {
-                m->res_pos += push_model(m, m->res + m->res_pos, m->res_n - m->res_pos, &r);
-            } else if (m->finishing != FIN_NONE) {
-                if (!drain(m))
-                    break;
-            } else if (used < n) {
-                size_t take = CHUNK - m->chunk_n;
-                if (take > n - used)
-                    take = n - used;
-                memcpy(m->chunk + m->chunk_n, in + used, take * sizeof *in);
-                m->chunk_n += take;
-                used += take;
-                if (m->chunk_n == CHUNK) {
-                    resample(m, m->chunk, CHUNK);
-                    m->chunk_n = 0;
-                }
-            } else {
-                break;
-            }
-        }
+        used = feed_resampled(m, in, n, &r);
     }
     if (ready)
         *ready = r;
     return used;
 }
 
+void melspec_set_staged(melspec *m, int on)
+{
+    if (!m)
+        return;
+    m->staged = on != 0;
+    if (!on)
+        m->held = 0; /* the next melspec_feed pushes it */
+}
+
+int melspec_held(const melspec *m)
+{
+    return m && m->held;
+}
+
+size_t melspec_chunk(const melspec *m)
+{
+    return m && m->soxr ? CHUNK : 0;
+}
+
+/* Model-rate samples push_model can take without closing a segment. */
+static size_t room_in_segment(const melspec *m)
+{
+    return (size_t)(m->frames_per_seg - m->frames_in_seg) * (size_t)m->hop - (size_t)m->fill - 1;
+}
+
+/* The held output into the STFT, all of it: where the segment closes in it
+ * depends on the stream, and the caller's schedule must not. Only with
+ * segments shorter than one chunk's output (not the shipped models) would
+ * it close a second one: that part stays held for the next call. */
+int melspec_work(melspec *m)
+{
+    int closed = 0, again = 0;
+    if (!m || !m->held)
+        return 0;
+    m->held = 0;
+    m->res_pos += push_model(m, m->res + m->res_pos, m->res_n - m->res_pos, &closed);
+    if (closed && m->res_pos < m->res_n) {
+        size_t k = room_in_segment(m), left = m->res_n - m->res_pos;
+        m->res_pos += push_model(m, m->res + m->res_pos, k < left ? k : left, &again);
+        m->held = m->res_pos < m->res_n;
+    }
+    return closed;
+}
+
 void melspec_finish(melspec *m)
 {
-    if (m && m->finishing == FIN_NONE)
+    if (m && m->finishing == FIN_NONE) {
         m->finishing = m->soxr ? FIN_LAST_CHUNK : FIN_DONE;
+        m->held = 0; /* the feed calls that collect the end push it */
+    }
 }
 
 const float *melspec_frame(const melspec *m)

@@ -86,6 +86,26 @@ const float *melspec_frame(const melspec *m);
  * setting. Real-time safe; the feeding thread. */
 void melspec_set_deferred(melspec *m, int on);
 void melspec_frame_compute(melspec *m);
+/* Staged resampling, so that the resampler and the STFT need not run in
+ * the same call (the LV2 plugin, where each is a good share of the work of
+ * a short period): with on, a melspec_feed that gives the resampler a
+ * chunk returns right after it (with ready = 0), its output held
+ * (melspec_held, also when soxr gave none, so that every chunk makes one
+ * melspec_work) until melspec_work takes it into the STFT: the frames it
+ * completes, and the segment if one closes (returns 1, as ready; the
+ * output is taken whole, so that where a segment ends inside it changes
+ * nothing for the caller). Input fed meanwhile is gathered; should the
+ * next chunk fill up first, that feed takes the held output into the STFT
+ * itself. Results are the same numbers either way. No effect without
+ * resampling (melspec_chunk = 0): the input is then at the model rate and
+ * goes straight in. Off (the default) lets the next feed take what is
+ * held. Real-time safe; the feeding thread; reset keeps the setting. */
+void melspec_set_staged(melspec *m, int on);
+int melspec_held(const melspec *m);
+int melspec_work(melspec *m);
+/* Input samples per resampler call, fixed per instance (0: no resampling,
+ * the input is at the model rate). */
+size_t melspec_chunk(const melspec *m);
 /* Index of that segment (0 for the first), i.e. it starts at index * 0.5 s. */
 long melspec_frame_index(const melspec *m);
 int melspec_n_mels(const melspec *m);

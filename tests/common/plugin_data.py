@@ -42,13 +42,20 @@ def alt_model(path, default):
     write_safetensors(path, tensors, meta)
 
 
-def spread_frames_max(model, push_frames=32, slice_bytes=128 * 1024):
+def spread_frames_max(model, resampled=True, push_frames=32, slice_bytes=128 * 1024,
+                      chunk=256):
     """The most input frames valar.lv2 may report a result after its
     segment's end on top of the resampler's delay, with `model` (a weight
     file): the step is spread over one slice per push_frames frames
     (docs/plugin.md, Real-time behaviour), the network's dense
     weights in slices of at most slice_bytes, plus one slice for the conv
-    and one for the GRUs and maxouts."""
+    and one for the GRUs and maxouts. Resampled (any rate but the model's),
+    the chunk's STFT takes one more push first, and every chunk of input
+    takes two pushes (its resampler call, its STFT) that slices skip."""
     tensors, _ = read_safetensors(model)
     dense = sum(t.size for n, t in tensors.items() if n.endswith("dense.weight")) * 4
-    return push_frames * (-(-dense // slice_bytes) + 2)
+    slices = -(-dense // slice_bytes) + 2
+    if not resampled:
+        return push_frames * slices
+    free = chunk // push_frames - 2  # pushes per chunk a slice may take
+    return push_frames * (1 + slices + 2 * -(-slices // free))

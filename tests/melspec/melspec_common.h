@@ -72,6 +72,19 @@ static inline void frames_add(frames *f, const melspec *m)
     f->n++;
 }
 
+/* End of stream: finish and collect the segments that complete. */
+static inline void collect_end(melspec *m, frames *out)
+{
+    melspec_finish(m);
+    int ready;
+    do {
+        ready = 0;
+        melspec_feed(m, NULL, 0, &ready);
+        if (ready)
+            frames_add(out, m);
+    } while (ready);
+}
+
 /* Feed x (n samples) in blocks of `block` (0: random sizes 1..5000 from
  * `seed`), then finish and collect the rest. */
 static inline void run_stream(melspec *m, const float *x, size_t n, size_t block, uint32_t seed,
@@ -102,14 +115,7 @@ static inline void run_stream(melspec *m, const float *x, size_t n, size_t block
         }
         pos += b;
     }
-    melspec_finish(m);
-    int ready;
-    do {
-        ready = 0;
-        melspec_feed(m, NULL, 0, &ready);
-        if (ready)
-            frames_add(out, m);
-    } while (ready);
+    collect_end(m, out);
 }
 
 static inline melspec *create_or_die(const melspec_config *c, double rate)

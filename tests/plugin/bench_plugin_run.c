@@ -20,17 +20,19 @@
  * its work: on a busy machine single maxima are mostly that).
  *
  * Step calls are the run() calls that carry part of a 500 ms step: the one
- * in which a segment completes (its last STFT frame) and, spread, those
- * that follow with the slices of its step, one per 32 frames
- * (analyzer_spread; found by pushing the same blocks through an analyzer
- * spread like the plugin's: the analysis does not depend on how the input
- * is split). "cold" replays the stream with fresh instances and evicts the
- * caches (a pass over 64 MiB) before every step call, as a host with many
- * other plugins would. At 32 frames the spread step calls are also shown
- * one by one, and for comparison the calls of the first HOP_SECONDS that
- * feed the resampler a chunk (every 256 frames: at these rates the only
- * ones with an STFT frame, one per 20 ms hop) are evicted too. crnn_step
- * alone and in slices, warm and cold, shows the network's share. */
+ * in which a segment completes (its last STFT frame: whole, in the call
+ * that gives the resampler the chunk completing it; spread, 32 frames
+ * after that one) and, spread, those that follow with the slices of its
+ * step, one per 32 frames (analyzer_spread; found by pushing the same
+ * blocks through an analyzer spread like the plugin's: the analysis does
+ * not depend on how the input is split). "cold" replays the stream with
+ * fresh instances and evicts the caches (a pass over 64 MiB) before every
+ * step call, as a host with many other plugins would. At 32 frames the
+ * spread step calls are also shown one by one, and the calls of the first
+ * HOP_SECONDS that feed the resampler a chunk (every 256 frames) and,
+ * spread, those 32 frames later that take its output into the STFT (an FFT
+ * frame per 20 ms hop) are evicted too, and count in cold. crnn_step alone
+ * and in slices, warm and cold, shows the network's share. */
 #include <lilv/lilv.h>
 #include <lv2/core/lv2.h>
 
@@ -293,14 +295,15 @@ static void crnn_share(const weights *w, int M, int n)
 
 /* Step calls one by one at 32 frames, into buf: by place after the
  * segment's end, the median CPU time warm and the largest cold; and the
- * largest cold of the other evicted blocks (hop). */
+ * largest cold of the other evicted blocks, by what they do (evict: 1
+ * resampler call, 2 STFT). */
 static void by_place(const signed char *step, const char *evict, long blocks, const double *warm,
                      const double *cold, char *buf, size_t size)
 {
-    double hop = 0;
+    double other[3] = {0};
     for (long b = 0; b < blocks; b++)
-        if (evict[b] && step[b] < 0 && cold[b] > hop)
-            hop = cold[b];
+        if (evict[b] && step[b] < 0 && cold[b] > other[(int)evict[b]])
+            other[(int)evict[b]] = cold[b];
     static double v[MAX_WINDOW + 1][4096];
     long nv[MAX_WINDOW + 1] = {0};
     double cmax[MAX_WINDOW + 1] = {0};
@@ -321,8 +324,8 @@ static void by_place(const signed char *step, const char *evict, long blocks, co
                               quantile(v[k], nv[k], 0.5), cmax[k]);
     if (o < size)
         snprintf(buf + o, size - o,
-                 "\n      other resampler/STFT blocks of the first %.0f s, max cold: %.1f\n",
-                 HOP_SECONDS, hop);
+                 "\n      other calls of the first %.0f s, max cold: resampler %.1f, STFT %.1f\n",
+                 HOP_SECONDS, other[1], other[2]);
 }
 
 /* Each block's least CPU time over REPLAYS runs of the stream through fresh
@@ -349,6 +352,17 @@ typedef struct {
     long n_steps;
 } figures;
 
+/* What block b of `period` frames does with the resampler when it is not a
+ * step call, for eviction (HOP_SECONDS, 32 frames): 1 gives it a chunk (the
+ * push that completes one), 2 takes that chunk's output into the STFT
+ * (spread: the next 32 frames; whole, the same call does), else 0. */
+static char feature_block(long b, size_t period, int spread)
+{
+    if ((b + 1) * period % CHUNK == 0)
+        return 1;
+    return spread && b > 0 && b * period % CHUNK == 0 ? 2 : 0;
+}
+
 /* Quantile q of a copy of t[0..n). */
 static double quantile_of(const double *t, long n, double q)
 {
@@ -360,9 +374,9 @@ static double quantile_of(const double *t, long n, double q)
 }
 
 /* The stream through build h at one rate and period: warm, then cold (the
- * caches evicted before every step call). detail (buf, size): also the
- * step calls one by one, and the first HOP_SECONDS of resampler blocks
- * evicted for comparison. */
+ * caches evicted before every step call and, at 32 frames, every call of
+ * the first HOP_SECONDS that works on a resampler chunk). detail (buf,
+ * size): also the step calls one by one and the others' maxima. */
 static figures measure(host *h, const weights *w, double rate, size_t period, const float *l,
                        const float *r, size_t n, char *detail, size_t size)
 {
@@ -381,13 +395,15 @@ static figures measure(host *h, const weights *w, double rate, size_t period, co
     f.wall_p999 = quantile_of(wall, blocks, 0.999);
     f.p999 = quantile_of(cpu, blocks, 0.999);
     f.max = quantile_of(cpu, blocks, 1.0);
-    const long hop_blocks = detail ? (long)(HOP_SECONDS * rate / (double)period) : 0;
-    for (long b = 0; b < blocks; b++)
-        evict[b] = step[b] >= 0 || (b < hop_blocks && (b + 1) * period % CHUNK == 0);
+    const long hop_blocks = period == PUSH_FRAMES ? (long)(HOP_SECONDS * rate / (double)period) : 0;
+    for (long b = 0; b < blocks; b++) {
+        const char fb = b < hop_blocks ? feature_block(b, period, h->spread) : 0;
+        evict[b] = step[b] >= 0 ? 3 : fb;
+    }
     replay(h, rate, period, l, r, n, evict, wall, cold);
     f.cold = 0;
     for (long b = 0; b < blocks; b++)
-        if (step[b] >= 0 && cold[b] > f.cold)
+        if (evict[b] && cold[b] > f.cold)
             f.cold = cold[b];
     if (detail)
         by_place(step, evict, blocks, cpu, cold, detail, size);
@@ -562,10 +578,12 @@ int main(int argc, char **argv)
     bench_print_load("start");
     printf("times in us per run() of the real plugin, loaded with lilv: wall99.9 by the wall "
            "clock (one run); the rest by the thread's CPU clock, each block's least over %d "
-           "runs: p99.9 and max over all blocks, cold = the max over step calls with the "
-           "caches evicted before each; worst = the larger of max and cold, in %% of the "
-           "period; steps = 500 ms steps; step med = the median step call, spread\n",
-           REPLAYS);
+           "runs: p99.9 and max over all blocks, cold = the max over step calls (at 32 frames "
+           "also the calls of the first %.0f s that give the resampler a chunk or take its "
+           "output into the STFT) with the caches evicted before each; worst = the larger of "
+           "max and cold, in %% of the period; steps = 500 ms steps; step med = the median step "
+           "call, spread\n",
+           REPLAYS, HOP_SECONDS);
     bench_model(builds, "the shipped streaming model (valar-streaming.safetensors)", sw, seconds);
     bench_model(builds, "32-wide M=128 (random weights)", build_model(&wide), seconds);
     bench_print_load("end");
