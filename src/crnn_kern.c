@@ -58,6 +58,33 @@ static void conv(const float *w, const float *b, const float *r0, const float *r
         conv_filter(w + 9 * c, b[c], r0, r1, r2, M, y + (size_t)c * M);
 }
 
+/* One panel's four chains of multiply-adds over inputs i0..i1 (a multiple
+ * of 4 apart) into a[4 * VW] (chain k: inputs i with i % 4 == k, in order).
+ * The portable dense and the sliced steps of every set sum this way. */
+static inline void panel_madd(const float *restrict w, const float *restrict x, int i0, int i1,
+                              float *restrict a)
+{
+    float a0[VW], a1[VW], a2[VW], a3[VW]; /* locals: the compiler keeps them in registers */
+    memcpy(a0, a, sizeof a0);
+    memcpy(a1, a + VW, sizeof a1);
+    memcpy(a2, a + 2 * VW, sizeof a2);
+    memcpy(a3, a + 3 * VW, sizeof a3);
+    w += (size_t)i0 * VW;
+    for (int i = i0; i < i1; i += 4, w += 4 * VW) {
+        const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+        for (int o = 0; o < VW; o++) {
+            a0[o] = MADD(x0, w[o], a0[o]);
+            a1[o] = MADD(x1, w[VW + o], a1[o]);
+            a2[o] = MADD(x2, w[2 * VW + o], a2[o]);
+            a3[o] = MADD(x3, w[3 * VW + o], a3[o]);
+        }
+    }
+    memcpy(a, a0, sizeof a0);
+    memcpy(a + VW, a1, sizeof a1);
+    memcpy(a + 2 * VW, a2, sizeof a2);
+    memcpy(a + 3 * VW, a3, sizeof a3);
+}
+
 #if defined(__AVX512F__)
 /* Explicit SIMD where it pays: the compiler keeps the partial sums of a
  * panel in registers but makes a mess of combining them. */
@@ -168,20 +195,10 @@ static void dense_panel(const float *w, const float *bias, const float *x, int n
 static void dense_panel(const float *restrict w, const float *restrict bias,
                         const float *restrict x, int n_in, float *restrict y)
 {
-    float a0[VW], a1[VW], a2[VW], a3[VW];
+    float a[4 * VW] = {0};
+    panel_madd(w, x, 0, n_in, a);
     for (int o = 0; o < VW; o++)
-        a0[o] = a1[o] = a2[o] = a3[o] = 0.0f;
-    for (int i = 0; i < n_in; i += 4, w += 4 * VW) {
-        const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
-        for (int o = 0; o < VW; o++) {
-            a0[o] = MADD(x0, w[o], a0[o]);
-            a1[o] = MADD(x1, w[VW + o], a1[o]);
-            a2[o] = MADD(x2, w[2 * VW + o], a2[o]);
-            a3[o] = MADD(x3, w[3 * VW + o], a3[o]);
-        }
-    }
-    for (int o = 0; o < VW; o++)
-        y[o] = bias[o] + ((a0[o] + a1[o]) + (a2[o] + a3[o]));
+        y[o] = bias[o] + ((a[o] + a[VW + o]) + (a[2 * VW + o] + a[3 * VW + o]));
 }
 
 #define DF 1 /* no grouping of frames */
@@ -224,27 +241,8 @@ static void dense_frames(const float *w, const float *bias, const float *x, int 
 static void dense_part(const float *restrict w, const float *restrict x, int n_in, int n_out,
                        int i0, int i1, float *restrict acc)
 {
-    for (int p = 0; p < n_out; p += VW, acc += 4 * VW) {
-        const float *restrict pw = w + (size_t)p * n_in + (size_t)i0 * VW;
-        float a0[VW], a1[VW], a2[VW], a3[VW];
-        memcpy(a0, acc, sizeof a0);
-        memcpy(a1, acc + VW, sizeof a1);
-        memcpy(a2, acc + 2 * VW, sizeof a2);
-        memcpy(a3, acc + 3 * VW, sizeof a3);
-        for (int i = i0; i < i1; i += 4, pw += 4 * VW) {
-            const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
-            for (int o = 0; o < VW; o++) {
-                a0[o] = MADD(x0, pw[o], a0[o]);
-                a1[o] = MADD(x1, pw[VW + o], a1[o]);
-                a2[o] = MADD(x2, pw[2 * VW + o], a2[o]);
-                a3[o] = MADD(x3, pw[3 * VW + o], a3[o]);
-            }
-        }
-        memcpy(acc, a0, sizeof a0);
-        memcpy(acc + VW, a1, sizeof a1);
-        memcpy(acc + 2 * VW, a2, sizeof a2);
-        memcpy(acc + 3 * VW, a3, sizeof a3);
-    }
+    for (int p = 0; p < n_out; p += VW, acc += 4 * VW)
+        panel_madd(w + (size_t)p * n_in, x, i0, i1, acc);
 }
 
 static void dense_end(const float *restrict bias, const float *restrict acc, int n_out,
