@@ -12,7 +12,7 @@ pkgs="build-essential pkg-config meson ninja-build
     libfftw3-dev libsndfile1-dev libmpg123-dev libsoxr-dev libcjson-dev libcsv-dev
     libjack-jackd2-dev portaudio19-dev liblo-dev lv2-dev liblilv-dev libmicrohttpd-dev
     jackd2 liblo-tools lilv-utils jalv sordi
-    python3 python3-numpy python3-scipy sox lame parallel ardour
+    python3 python3-numpy python3-scipy sox lame parallel ardour gdb
     chromium chromium-driver python3-selenium python3-pil
     man-db groff-base sndfile-tools curl jq iproute2"
 # After bookworm, jack_lsp, jack_midi_dump & co. (used by the tests) moved

@@ -49,10 +49,12 @@ import csv
 import glob
 import os
 import re
+import resource
 import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -103,6 +105,30 @@ def run(args, timeout=180):
     if r.returncode:
         print(f"$ {' '.join(args)}\n-> {r.returncode}\n{r.stdout[-3000:]}{r.stderr[-3000:]}",
               flush=True)
+    return r, dt
+
+
+def run_traced(args, binary, timeout=180):
+    """run() with core dumps on, in a scratch folder: when the program dies
+    by a signal, the backtrace of every thread from its core (with gdb, when
+    installed), so that a rare crash can be read from the log."""
+    def cores_on():
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    with tempfile.TemporaryDirectory(dir=WORK) as d:
+        t0 = time.monotonic()
+        r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=ENV, cwd=d,
+                           preexec_fn=cores_on)
+        dt = time.monotonic() - t0
+        if r.returncode:
+            print(f"$ {' '.join(args)}\n-> {r.returncode}\n{r.stdout[-3000:]}{r.stderr[-3000:]}",
+                  flush=True)
+        cores = glob.glob(os.path.join(d, "core*"))
+        if r.returncode < 0:
+            print(f"died by signal {-r.returncode}; core files: {cores}", flush=True)
+        if r.returncode < 0 and cores and shutil.which("gdb"):
+            bt = subprocess.run(["gdb", "-batch", "-ex", "thread apply all bt 40", binary, cores[0]],
+                                capture_output=True, text=True, timeout=120)
+            print(bt.stdout[-20000:], flush=True)
     return r, dt
 
 
@@ -533,7 +559,9 @@ def main():
 
     # -- export
     out = os.path.join(WORK, "export.wav")
-    r, dt = run(["ardour7-export", "-b", "float", "-o", out, SDIR, SESSION])
+    exe = os.path.join("/usr/lib/ardour7/utils", "ardour7-export")  # what the wrapper runs
+    r, dt = run_traced(["ardour7-export", "-b", "float", "-o", out, SDIR, SESSION],
+                       exe if os.path.exists(exe) else shutil.which("ardour7-export"))
     if check(r.returncode == 0 and os.path.exists(out), f"ardour7-export runs ({dt:.1f} s)"):
         rate, y = wavfile.read(out)
         # The session range grew with the takes recorded past the region.
