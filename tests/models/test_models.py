@@ -22,15 +22,8 @@ import subprocess
 import sys
 
 CHECK, TRAIN, SRC, DATA, WORK = sys.argv[1:6]
-fails = 0
-
-
-def check(cond, what):
-    global fails
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        fails += 1
-    return cond
+sys.path.insert(0, os.path.join(SRC, "tests", "common"))
+from testutil import check, failures  # noqa: E402
 
 
 def run(args):
@@ -108,8 +101,8 @@ def main():
         return 77
     os.makedirs(WORK, exist_ok=True)
     {"guard": guard, "train": train}[CHECK]()
-    print(f"{fails} failed" if fails else "all passed")
-    return 1 if fails else 0
+    print(f"{len(failures)} failed" if failures else "all passed")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

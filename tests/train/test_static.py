@@ -35,17 +35,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.environ.get("VALAR_SRC", "."), "tests", "common"))
 from safetensors import read_safetensors  # noqa: E402
+from testutil import check, failures  # noqa: E402
 
 SR = 22050
-fails = 0
-
-
-def check(cond, what):
-    global fails
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        fails += 1
-    return cond
 
 
 def run(args):
@@ -304,8 +296,8 @@ def main():
     os.makedirs(work)
     check_labels(exe, work)
     check_train_eval(exe, valar, work)
-    print(f"{fails} failed" if fails else "all passed")
-    return 1 if fails else 0
+    print(f"{len(failures)} failed" if failures else "all passed")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
