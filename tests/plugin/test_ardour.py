@@ -98,9 +98,9 @@ def check(cond, what):
     return cond
 
 
-def run(args, timeout=180):
+def run(args, timeout=180, **kw):
     t0 = time.monotonic()
-    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=ENV)
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=ENV, **kw)
     dt = time.monotonic() - t0
     if r.returncode:
         print(f"$ {' '.join(args)}\n-> {r.returncode}\n{r.stdout[-3000:]}{r.stderr[-3000:]}",
@@ -115,13 +115,7 @@ def run_traced(args, binary, timeout=180):
     def cores_on():
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     with tempfile.TemporaryDirectory(dir=WORK) as d:
-        t0 = time.monotonic()
-        r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=ENV, cwd=d,
-                           preexec_fn=cores_on)
-        dt = time.monotonic() - t0
-        if r.returncode:
-            print(f"$ {' '.join(args)}\n-> {r.returncode}\n{r.stdout[-3000:]}{r.stderr[-3000:]}",
-                  flush=True)
+        r, dt = run(args, timeout, cwd=d, preexec_fn=cores_on)
         cores = glob.glob(os.path.join(d, "core*"))
         if r.returncode < 0:
             print(f"died by signal {-r.returncode}; core files: {cores}", flush=True)
