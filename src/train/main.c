@@ -187,6 +187,16 @@ static int parse(int argc, char **argv, opts *o)
 
 /* ---- helpers ---- */
 
+/* argv[1..] as typed, for the training_args metadata. */
+static void command_line(int argc, char **argv, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int i = 1; i < argc; i++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, len - l, "%s%s", i > 1 ? " " : "", argv[i]);
+    }
+}
+
 /* The folder of path (for checking that files can be created there). */
 static void dir_of(const char *path, char *dir, size_t len)
 {
@@ -312,7 +322,7 @@ static int cmd_labels(opts *o)
 }
 
 /* valar-train merge: several models as one that outputs their average. */
-static int cmd_merge(opts *o)
+static int cmd_merge(opts *o, int argc, char **argv)
 {
     char msg[5000];
     weights *in[TMERGE_MAX] = {0}, *out = NULL;
@@ -333,10 +343,8 @@ static int cmd_merge(opts *o)
             goto done;
         }
     }
-    char args[4096] = "merge --out ";
-    snprintf(args + strlen(args), sizeof args - strlen(args), "%s", o->out);
-    for (int i = 0; i < n; i++)
-        snprintf(args + strlen(args), sizeof args - strlen(args), " %s", names[i]);
+    char args[4096];
+    command_line(argc, argv, args, sizeof args);
     if (tmerge((const weights *const *)in, names, n, args, &out, msg, sizeof msg) ||
         weights_save(out, o->out, msg, sizeof msg)) {
         fprintf(stderr, "valar-train: %s\n", msg);
@@ -535,10 +543,7 @@ static int cmd_train(opts *o, int argc, char **argv)
     t->last = o->last;
     t->state = o->state;
     t->log = o->quiet ? NULL : stderr;
-    for (int i = 1; i < argc; i++) {
-        size_t l = strlen(args);
-        snprintf(args + l, sizeof args - l, "%s%s", i > 1 ? " " : "", argv[i]);
-    }
+    command_line(argc, argv, args, sizeof args);
     t->args = args;
     describe_data(o, on, sizeof on);
     t->trained_on = o->trained_on ? o->trained_on : on;
@@ -593,6 +598,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "eval"))
         return cmd_eval(&o);
     if (!strcmp(cmd, "merge"))
-        return cmd_merge(&o);
+        return cmd_merge(&o, argc, argv);
     return cmd_train(&o, argc, argv);
 }
