@@ -83,12 +83,45 @@ MAX_LAG = 0.15       # s from a segment's end to its value: resampler, cycles, p
 SESSION = "valar-ardour"
 SDIR = os.path.join(WORK, SESSION)  # interchange/<dir name>/ holds its media
 failures = []
+
+
+def fpu_flags_without_avx512():
+    """ARDOUR_FPU_FLAGS for this CPU without AVX-512, or None where Ardour
+    would not use AVX-512 anyway.
+
+    Ardour 7.3's x86_avx512f_mix_buffers_no_gain writes 1 to 7 floats past
+    the end of its destination when destination and source differ in
+    alignment mod 64 (it steps 8 floats at a time, count unchecked, until
+    both are 64-byte aligned, which they never are together): called on
+    every (dst, src) offset pair mod 64 and every length 1..1024, 38,950 of
+    262,144 calls wrote past the end. Its export mixes the master bus's
+    ports into a 512-float buffer that way, and the heap then broke at the
+    export's end: "munmap_chunk(): invalid pointer", "free(): invalid next
+    size" in ~PortExportChannel, 7 of 330 ardour7-export runs, with or
+    without valar on the LV2 path (the 4 floats behind the buffer, read in
+    the cores, were audio). Ardour takes ARDOUR_FPU_FLAGS instead of what
+    it detects (bits of PBD::FPU: FTZ 1, DAZ 2, SSE 4, SSE2 8, AVX 0x10,
+    FMA 0x40), so it falls back to its AVX routines."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = set(next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), []))
+    except OSError:
+        return None
+    if "avx512f" not in cpu:
+        return None
+    bits = {"sse": 0x1 | 0x4, "sse2": 0x2 | 0x8, "avx": 0x10, "fma": 0x40}
+    return str(sum(b for name, b in bits.items() if name in cpu))
+
+
 ENV = dict(os.environ,
            LV2_PATH=":".join([LV2_PATH] + [d for d in ["/usr/lib/lv2",
                                                        "/usr/lib/x86_64-linux-gnu/lv2"]
                                            if os.path.isdir(d)]),
            # Ardour's own configuration goes here, not to the user's.
            HOME=os.path.join(WORK, "home"), XDG_CONFIG_HOME=os.path.join(WORK, "home", ".config"))
+FPU_FLAGS = fpu_flags_without_avx512()
+if FPU_FLAGS and "ARDOUR_FPU_FLAGS" not in os.environ:
+    ENV["ARDOUR_FPU_FLAGS"] = FPU_FLAGS
 
 
 def check(cond, what):
@@ -402,6 +435,9 @@ def main():
               "tools/install-deps.sh installs it)")
         sys.exit(77)
     shutil.rmtree(WORK, ignore_errors=True)
+    if "ARDOUR_FPU_FLAGS" in ENV:
+        print(f"ARDOUR_FPU_FLAGS={ENV['ARDOUR_FPU_FLAGS']}: Ardour without its AVX-512 routines "
+              "(fpu_flags_without_avx512)")
     # Ardour 7's vari-speed port resampler adds 16 samples of latency to
     # ports connected to the hardware; ardour7-export starts right after
     # loading, and whether the master bus counts as connected by then is a
