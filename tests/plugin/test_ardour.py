@@ -92,17 +92,14 @@ def fpu_flags_without_avx512():
     Ardour 7.3's x86_avx512f_mix_buffers_no_gain writes 1 to 7 floats past
     the end of its destination when destination and source differ in
     alignment mod 64 (it steps 8 floats at a time, count unchecked, until
-    both are 64-byte aligned, which they never are together): called on
-    every (dst, src) offset pair mod 64 and every length 1..1024, 38,950 of
-    262,144 calls wrote past the end. Its export mixes the master bus's
-    ports into a 512-float buffer that way, and the heap then broke at the
-    export's end: "munmap_chunk(): invalid pointer", "free(): invalid next
-    size" in ~PortExportChannel (the 4 floats behind its buffer, read in the
-    cores, were audio): ardour7-export of this test's session, 3 at a time,
-    9 of 540 runs (8 of 360 without valar on the LV2 path), Lua's
-    SimpleExport 10 of 39; without AVX-512, 0 of 180 and 0 of 40. Ardour takes ARDOUR_FPU_FLAGS instead of what
-    it detects (bits of PBD::FPU: FTZ 1, DAZ 2, SSE 4, SSE2 8, AVX 0x10,
-    FMA 0x40), so it falls back to its AVX routines."""
+    both are 64-byte aligned, which they never are together). Its export
+    mixes the master bus into a buffer that way, and now and then the heap
+    broke at the export's end ("munmap_chunk(): invalid pointer", "free():
+    invalid next size" in ~PortExportChannel), with or without valar
+    (figures: docs/plugin.md, "Use in Ardour"). Ardour takes
+    ARDOUR_FPU_FLAGS instead of what it detects (PBD::FPU's bits: FTZ 1,
+    DAZ 2, SSE 4, SSE2 8, AVX 0x10, FMA 0x40) and falls back to its AVX
+    routines."""
     try:
         with open("/proc/cpuinfo") as f:
             cpu = set(next((l.split(":", 1)[1].split() for l in f if l.startswith("flags")), []))
@@ -110,6 +107,7 @@ def fpu_flags_without_avx512():
         return None
     if "avx512f" not in cpu:
         return None
+    # FTZ comes with SSE, DAZ with SSE2 on every CPU that has AVX-512.
     bits = {"sse": 0x1 | 0x4, "sse2": 0x2 | 0x8, "avx": 0x10, "fma": 0x40}
     return str(sum(b for name, b in bits.items() if name in cpu))
 
